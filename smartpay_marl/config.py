@@ -1,0 +1,206 @@
+"""Game configuration: one validated pydantic model, difficulty presets, YAML loading.
+
+Every number that shapes the game lives here, with the reason for its default.
+Defaults follow ``CALIBRATION.md`` (real payment and fraud figures) where an RL
+agent can still learn from them; where a default departs for learnability the
+field's description says so.
+
+A config is built from a difficulty preset plus overrides::
+
+    GameConfig()                                   # medium difficulty
+    GameConfig(difficulty="hard", max_cycles=500)  # preset + override
+    load_game_config("configs/game/hard.yaml")     # the same from YAML
+
+Unknown keys and out-of-range values are rejected with a message naming the
+field (pydantic ``extra="forbid"`` and field constraints).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Difficulty = Literal["easy", "medium", "hard"]
+RewardMode = Literal["zero_sum", "profit", "graded"]
+
+#: Per-difficulty values for the fields left as ``None`` in :class:`GameConfig`.
+#: Background fraud (1-4% of transactions) is 30-100x the real card-fraud rate
+#: by count (~0.015-0.1%, CALIBRATION.md) so that a router sees fraud within a
+#: 200-step episode. Gateway instability is lower than SmartPayEnv's
+#: 0.05/0.15/0.30, which left gateways outside "normal" most of the time and
+#: pushed approval rates far below the realistic 80-95% band.
+DIFFICULTY_PRESETS: dict[str, dict[str, float]] = {
+    "easy": {
+        "background_fraud_rate": 0.01,
+        "gateway_instability": 0.02,
+        "churn_hazard": 0.05,
+        "systemic_outage_prob": 0.003,
+    },
+    "medium": {
+        "background_fraud_rate": 0.02,
+        "gateway_instability": 0.05,
+        "churn_hazard": 0.10,
+        "systemic_outage_prob": 0.006,
+    },
+    "hard": {
+        "background_fraud_rate": 0.04,
+        "gateway_instability": 0.10,
+        "churn_hazard": 0.20,
+        "systemic_outage_prob": 0.01,
+    },
+}
+
+
+class GameConfig(BaseModel):
+    """Everything that defines one game: difficulty, horizon, economics, fraud ring.
+
+    Fields set to ``None`` take their value from :data:`DIFFICULTY_PRESETS` for the
+    chosen ``difficulty``; read the resolved values from the same attributes after
+    construction.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- episode --------------------------------------------------------------
+    difficulty: Difficulty = Field("medium", description="Preset for fraud rate, instability, churn.")
+    max_cycles: int = Field(200, ge=1, le=1_000_000, description="Steps (transactions) per episode.")
+    reward_mode: RewardMode = Field(
+        "zero_sum",
+        description=(
+            "zero_sum: fraudster reward = -router reward (win rates and exploitability are "
+            "well defined); profit: general-sum, the fraud ring earns what it extracts minus "
+            "its attack costs; graded: SmartPayEnv's blend of routing, fraud-MCC and "
+            "retention scores."
+        ),
+    )
+    reward_scale: float = Field(
+        0.01, gt=0, description="Dollars to reward units (0.01: a $100 chargeback costs 1.0)."
+    )
+    steps_per_hour: int = Field(20, ge=1, description="Transactions per simulated hour (SmartPayEnv: 20).")
+    chunk_steps: int = Field(
+        32, ge=1, le=4096, description="Steps of randomness drawn ahead in one block (speed only)."
+    )
+
+    # --- difficulty-driven (None = from preset) -------------------------------
+    background_fraud_rate: float | None = Field(
+        None, ge=0, le=0.5, description="Share of transactions that are organic fraud, not the ring's."
+    )
+    gateway_instability: float | None = Field(
+        None, ge=0, le=1, description="Per-step chance that a healthy gateway degrades."
+    )
+    churn_hazard: float | None = Field(
+        None, ge=0, le=5, description="Lambda in churn = 1 - exp(-lambda * streak^2) (SmartPayEnv)."
+    )
+    systemic_outage_prob: float | None = Field(
+        None, ge=0, le=1, description="Per-step chance of an outage degrading most gateways at once."
+    )
+
+    # --- gateways ---------------------------------------------------------------
+    gateway_base_success: tuple[float, float, float] = (0.96, 0.98, 0.99)
+    gateway_fee_pct: tuple[float, float, float] = (0.02, 0.025, 0.035)
+    gateway_fee_fixed: tuple[float, float, float] = (0.10, 0.30, 0.50)
+    health_lag: int = Field(2, ge=0, le=16, description="Steps by which the router's health view lags.")
+
+    # --- merchant economics ---------------------------------------------------
+    gross_margin: float = Field(
+        0.30, gt=0, lt=1, description="Contribution margin on a captured sale (e-commerce ~20-40%)."
+    )
+    dispute_fee: float = Field(15.0, ge=0, description="Fee per chargeback ($15: Stripe).")
+    review_cost: float = Field(5.0, ge=0, description="Cost of one manual review (~10 analyst minutes).")
+    threeds_cost: float = Field(0.10, ge=0, description="Authentication fee per 3-D Secure challenge.")
+    threeds_abandon: tuple[float, float, float] = Field(
+        (0.25, 0.10, 0.05), description="Chance a legitimate customer abandons a 3DS challenge, by segment."
+    )
+    customer_value: tuple[float, float, float] = Field(
+        (15.0, 40.0, 100.0), description="Future margin lost when a customer churns, by segment."
+    )
+    chargeback_delay: tuple[int, int] = Field(
+        (20, 44), description="Steps until an approved fraud comes back as a chargeback (inclusive)."
+    )
+    review_delay: tuple[int, int] = Field(
+        (10, 24), description="Steps until a manual review resolves (inclusive)."
+    )
+
+    # --- fraud ring (fraudster_0) ----------------------------------------------
+    intensity_levels: tuple[float, ...] = Field(
+        (0.0, 0.03, 0.06, 0.12, 0.25),
+        description="Share of traffic that is the ring's attempts, per intensity action.",
+    )
+    stealth_levels: tuple[float, ...] = Field(
+        (0.0, 0.33, 0.67, 1.0), description="Masking strength in [0, 1], per stealth action."
+    )
+    burst_levels: tuple[float, ...] = Field(
+        (0.0, 0.02, 0.05, 0.10), description="Per-step chance to launch an attack burst, per burst action."
+    )
+    burst_length: int = Field(5, ge=1, le=100, description="Consecutive attempts in one burst (SmartPayEnv: 5).")
+    attempt_cost: float = Field(
+        2.0, ge=0, description="Ring's cost per attempt (credentials, proxies); profit mode only."
+    )
+    stealth_cost_factor: float = Field(
+        2.0, ge=0, description="Attempt cost multiplier per unit stealth (aged accounts cost more)."
+    )
+    cashout_rate: float = Field(
+        0.5, ge=0, le=1, description="Share of a fraudulent sale's amount the ring turns into cash."
+    )
+    heat_decay: float = Field(0.97, ge=0, le=1, description="Per-step decay of the ring's exposure ('heat').")
+    heat_per_attempt: float = Field(0.01, ge=0, le=1, description="Heat added by each attempt.")
+    heat_per_caught: float = Field(0.06, ge=0, le=1, description="Heat added when an attempt is caught.")
+
+    @model_validator(mode="after")
+    def _resolve_and_check(self) -> "GameConfig":
+        preset = DIFFICULTY_PRESETS[self.difficulty]
+        for name, value in preset.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        for name in ("chargeback_delay", "review_delay"):
+            low, high = getattr(self, name)
+            if not 1 <= low <= high:
+                raise ValueError(f"{name} must satisfy 1 <= low <= high, got ({low}, {high})")
+        for name in ("gateway_base_success", "threeds_abandon"):
+            if not all(0.0 <= v <= 1.0 for v in getattr(self, name)):
+                raise ValueError(f"{name} values must lie in [0, 1], got {getattr(self, name)}")
+        for name in ("gateway_fee_pct", "gateway_fee_fixed", "customer_value"):
+            if any(v < 0 for v in getattr(self, name)):
+                raise ValueError(f"{name} values must be >= 0, got {getattr(self, name)}")
+        for name in ("intensity_levels", "stealth_levels", "burst_levels"):
+            levels = getattr(self, name)
+            if len(levels) < 2:
+                raise ValueError(f"{name} needs at least 2 levels, got {levels}")
+            if not all(0.0 <= v <= 1.0 for v in levels):
+                raise ValueError(f"{name} values must lie in [0, 1], got {levels}")
+        return self
+
+    @property
+    def longest_delay(self) -> int:
+        """The longest delay of any scheduled event, which sizes the event calendars."""
+        return max(self.chargeback_delay[1], self.review_delay[1])
+
+
+def make_game_config(**overrides: Any) -> GameConfig:
+    """Build a :class:`GameConfig`, re-raising pydantic's error as a ``ValueError`` that names fields."""
+    try:
+        return GameConfig(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']} (got {e.get('input')!r})"
+            for e in error.errors()
+        )
+        raise ValueError(f"invalid game config: {problems}") from None
+
+
+def load_game_config(path: str | Path, **overrides: Any) -> GameConfig:
+    """Load a game config from a YAML mapping; keyword overrides win over the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"game config not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping of config fields, got {type(data).__name__}")
+    data.update(overrides)
+    try:
+        return make_game_config(**data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None

@@ -1,0 +1,143 @@
+"""The agents' names, action encodings and observation slots: the game's public contract.
+
+Every observation slot is listed once here with its bounds and meaning; the
+spaces, the documentation tables and the simulator's writes all derive from
+these lists, so they cannot disagree.
+
+Router (``router_0``) action, ``MultiDiscrete([3, 4, 2])``:
+    ``[gateway, decision, retry]`` with gateway in {0, 1, 2}, decision in
+    {0 allow, 1 block, 2 3-D Secure challenge, 3 manual review} and retry in
+    {0 no, 1 fail over to the next gateway once}.
+
+Fraudster (``fraudster_0``) action, ``MultiDiscrete([5, 4, 4, 5])`` with the
+default config: ``[intensity, stealth, burst, strategy]``, each an index into
+the config's ``intensity_levels`` / ``stealth_levels`` / ``burst_levels`` and
+:data:`STRATEGIES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ROUTER = "router_0"
+FRAUDSTER = "fraudster_0"
+AGENTS = (ROUTER, FRAUDSTER)
+
+NUM_GATEWAYS = 3
+NUM_BINS = 10
+NUM_SEGMENTS = 3
+SEGMENTS = ("new", "existing", "premium")
+MERCHANT_CATEGORIES = ("digital", "electronics", "fashion", "grocery", "travel", "gaming")
+NUM_MERCHANTS = len(MERCHANT_CATEGORIES)
+
+DECISIONS = ("allow", "block", "3ds", "review")
+ALLOW, BLOCK, THREEDS, REVIEW = range(4)
+
+#: The ring's strategies; each maps to a fraud template (``mixed`` draws one per attempt).
+STRATEGIES = ("mixed", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing")
+
+ROUTER_ACTION_NVEC = (NUM_GATEWAYS, len(DECISIONS), 2)
+ROUTER_ACTION_FIELDS = ("gateway", "decision", "retry")
+FRAUDSTER_ACTION_FIELDS = ("intensity", "stealth", "burst", "strategy")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One named block of an observation vector."""
+
+    name: str
+    size: int
+    low: float
+    high: float
+    doc: str
+
+
+#: Transaction features, in the order the generator writes them. The ring's
+#: attempts overwrite the amount, risk, velocity, international, new-device and
+#: geo-mismatch slots; the rest belong to the cardholder whose card is used.
+TRANSACTION_SLOTS = (
+    Slot("amount", 1, 0.0, 1.5, "log1p(amount in $) / 8"),
+    Slot("risk_score", 1, 0.0, 1.0, "upstream fraud model score: informative, imperfect, maskable"),
+    Slot("velocity", 1, 0.0, 1.0, "transactions on this card in the last hour / 10, clipped"),
+    Slot("international", 1, 0.0, 1.0, "1 if the card is foreign to the merchant's country"),
+    Slot("new_device", 1, 0.0, 1.0, "1 if the device was never seen for this customer"),
+    Slot("geo_mismatch", 1, 0.0, 1.0, "1 if the location is far from the customer's home region"),
+    Slot("tenure", 1, 0.0, 1.0, "customer account age and history, 0 new to 1 long-standing"),
+    Slot("segment", NUM_SEGMENTS, 0.0, 1.0, "one-hot customer segment: new, existing, premium"),
+    Slot("merchant", NUM_MERCHANTS, 0.0, 1.0, "one-hot merchant category: " + ", ".join(MERCHANT_CATEGORIES)),
+    Slot("bin", NUM_BINS, 0.0, 1.0, "one-hot card BIN category"),
+)
+
+ROUTER_CONTEXT_SLOTS = (
+    Slot("hour", 2, -1.0, 1.0, "sin and cos of the hour of day"),
+    Slot("health_rate", NUM_GATEWAYS, 0.0, 1.0, "success rate of each gateway, lagged by health_lag steps"),
+    Slot("health_degraded", NUM_GATEWAYS, 0.0, 1.0, "1 if the gateway was degraded (lagged)"),
+    Slot("health_recovering", NUM_GATEWAYS, 0.0, 1.0, "1 if the gateway was recovering (lagged)"),
+    Slot("failure_streak", 1, 0.0, 1.0, "consecutive failed payments of routed transactions / 5, clipped"),
+    Slot("last_approved", 1, 0.0, 1.0, "1 if the previous transaction was captured"),
+    Slot("failure_rate", 1, 0.0, 1.0, "moving average (0.1) of failed routed payments"),
+    Slot("chargebacks_now", 1, 0.0, 1.0, "chargebacks that matured this step / 3, clipped"),
+    Slot("chargeback_amount_now", 1, 0.0, 1.5, "log1p($ charged back this step) / 8"),
+    Slot("reviews_fraud_now", 1, 0.0, 1.0, "reviews resolved as fraud this step / 3, clipped"),
+    Slot("reviews_legit_now", 1, 0.0, 1.0, "reviews resolved as legitimate this step / 3, clipped"),
+    Slot("chargeback_rate", 1, 0.0, 1.0, "moving average (0.05) of matured chargebacks per step"),
+    Slot("progress", 1, 0.0, 1.0, "step / max_cycles"),
+)
+
+#: What a real fraud ring can learn: outcomes of its own attempts, the clock, and
+#: the episode's progress. Never the router's internals or other transactions.
+FRAUDSTER_SLOTS = (
+    Slot("attempted", 1, 0.0, 1.0, "1 if the ring attempted a payment last step"),
+    Slot("outcome_approved", 1, 0.0, 1.0, "moving average (0.1) of own attempts captured"),
+    Slot("outcome_challenged", 1, 0.0, 1.0, "moving average of own attempts sent to 3-D Secure"),
+    Slot("outcome_blocked", 1, 0.0, 1.0, "moving average of own attempts blocked"),
+    Slot("outcome_reviewed", 1, 0.0, 1.0, "moving average of own attempts sent to manual review"),
+    Slot("outcome_declined", 1, 0.0, 1.0, "moving average of own attempts declined by gateway or issuer"),
+    Slot("value_extracted", 1, 0.0, 1.5, "moving average of log1p($ obtained per attempt) / 8"),
+    Slot("attempt_rate", 1, 0.0, 1.0, "moving average of attempts per step"),
+    Slot("burst_active", 1, 0.0, 1.0, "1 while a burst is under way"),
+    Slot("validated_cards", 1, 0.0, 1.0, "cards confirmed by card testing and not yet used / 10"),
+    Slot("hour", 2, -1.0, 1.0, "sin and cos of the hour of day"),
+    Slot("progress", 1, 0.0, 1.0, "step / max_cycles"),
+)
+
+ROUTER_SLOTS = TRANSACTION_SLOTS + ROUTER_CONTEXT_SLOTS
+
+
+def slot_offsets(slots: tuple[Slot, ...]) -> dict[str, slice]:
+    """Map each slot name to its slice of the flat observation vector."""
+    offsets: dict[str, slice] = {}
+    start = 0
+    for slot in slots:
+        offsets[slot.name] = slice(start, start + slot.size)
+        start += slot.size
+    return offsets
+
+
+def slot_bounds(slots: tuple[Slot, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-element lower and upper bounds of a flat observation vector (float32)."""
+    low = np.concatenate([np.full(s.size, s.low, dtype=np.float32) for s in slots])
+    high = np.concatenate([np.full(s.size, s.high, dtype=np.float32) for s in slots])
+    return low, high
+
+
+TX = slot_offsets(TRANSACTION_SLOTS)
+TX_DIM = sum(s.size for s in TRANSACTION_SLOTS)
+ROUTER_OBS = slot_offsets(ROUTER_SLOTS)
+ROUTER_OBS_DIM = sum(s.size for s in ROUTER_SLOTS)
+FRAUDSTER_OBS = slot_offsets(FRAUDSTER_SLOTS)
+FRAUDSTER_OBS_DIM = sum(s.size for s in FRAUDSTER_SLOTS)
+
+#: Column index of each single-element transaction slot, for the hot path.
+TX_AMOUNT, TX_RISK, TX_VELOCITY, TX_INTERNATIONAL, TX_NEW_DEVICE, TX_GEO, TX_TENURE = range(7)
+
+
+def slots_markdown(slots: tuple[Slot, ...]) -> str:
+    """A markdown table of observation slots, for the README and docstrings."""
+    rows = ["| index | name | range | meaning |", "|---|---|---|---|"]
+    for slot, part in zip(slots, slot_offsets(slots).values()):
+        index = str(part.start) if slot.size == 1 else f"{part.start}-{part.stop - 1}"
+        rows.append(f"| {index} | `{slot.name}` | [{slot.low:g}, {slot.high:g}] | {slot.doc} |")
+    return "\n".join(rows)

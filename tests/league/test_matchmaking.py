@@ -1,0 +1,186 @@
+"""Tests for league.matchmaking: legal opponents per regime, PFSP preference, determinism."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from league.matchmaking import Matchmaker, Regime
+from league.payoff import PayoffTable
+from league.players import Player, PlayerKind, Role, make_learning_players, make_scripted_player
+
+SCRIPTED = ["fraudster_scripted:neutral", "fraudster_scripted:aggressive", "router_scripted:rules"]
+SNAPSHOTS = [
+    Player(name="router_main@it5", role=Role.ROUTER, kind=PlayerKind.HISTORICAL, parent="router_main"),
+    Player(name="fraudster_main@it5", role=Role.FRAUDSTER, kind=PlayerKind.HISTORICAL, parent="fraudster_main"),
+    Player(
+        name="fraudster_main_exploiter_0@it8",
+        role=Role.FRAUDSTER,
+        kind=PlayerKind.HISTORICAL,
+        parent="fraudster_main_exploiter_0",
+        created_iteration=8,
+    ),
+]
+WEIGHTINGS = {Role.ROUTER: "squared", Role.FRAUDSTER: "variance"}
+
+
+def make_roster(*, scripted: list[str] = SCRIPTED) -> list[Player]:
+    return make_learning_players(1, 1) + [make_scripted_player(n) for n in scripted] + list(SNAPSHOTS)
+
+
+def by_name(roster: list[Player], name: str) -> Player:
+    return next(p for p in roster if p.name == name)
+
+
+def opponent_names(matchmaker: Matchmaker, learner: Player, draws: int = 300) -> set[str]:
+    return {matchmaker.choose_opponent(learner).name for _ in range(draws)}
+
+
+def legal(roster: list[Player], learner: Player, regime: Regime) -> set[str]:
+    """Independent statement of the rules, for cross-checking the matchmaker."""
+    other = [p for p in roster if p.role is learner.role.opponent]
+    if regime is Regime.FIXED:
+        return {p.name for p in other if p.kind is PlayerKind.SCRIPTED}
+    main = {p.name for p in other if p.kind is PlayerKind.MAIN}
+    history = {p.name for p in other if p.kind is PlayerKind.HISTORICAL}
+    if regime is Regime.SELF_PLAY:
+        return main
+    if regime is Regime.FICTITIOUS:
+        return main | history
+    if learner.kind is PlayerKind.MAIN_EXPLOITER:
+        return main
+    if learner.kind is PlayerKind.LEAGUE_EXPLOITER:
+        return {p.name for p in other}
+    return main | history
+
+
+@pytest.mark.parametrize("regime", list(Regime))
+def test_each_regime_picks_only_legal_opponents(regime: Regime) -> None:
+    roster = make_roster()
+    matchmaker = Matchmaker(regime, WEIGHTINGS, PayoffTable(), roster, seed=1)
+    for learner in (p for p in roster if p.learning):
+        allowed = legal(roster, learner, regime)
+        assert {p.name for p in matchmaker.candidates(learner)} == allowed
+        chosen = opponent_names(matchmaker, learner)
+        assert chosen <= allowed
+        assert chosen == allowed  # with uniform-ish odds and 300 draws, every legal opponent shows up
+
+
+@pytest.mark.parametrize("regime", list(Regime))
+def test_matchups_are_router_vs_fraudster_with_a_legal_learner(regime: Regime) -> None:
+    roster = make_roster()
+    matchmaker = Matchmaker(regime, WEIGHTINGS, PayoffTable(), roster, seed=2)
+    players_seen: set[str] = set()
+    for _ in range(400):
+        router, fraudster = matchmaker.choose_matchup()
+        assert router.role is Role.ROUTER and fraudster.role is Role.FRAUDSTER
+        # Either side may have been the learner; at least one reading must be legal.
+        assert (router.learning and fraudster.name in legal(roster, router, regime)) or (
+            fraudster.learning and router.name in legal(roster, fraudster, regime)
+        )
+        players_seen |= {router.name, fraudster.name}
+    assert {p.name for p in roster if p.learning} <= players_seen
+
+
+def test_fixed_regime_skips_a_side_without_scripted_opponents() -> None:
+    roster = make_roster(scripted=["fraudster_scripted:neutral"])
+    matchmaker = Matchmaker("fixed", WEIGHTINGS, PayoffTable(), roster, seed=3)
+    for _ in range(100):
+        router, fraudster = matchmaker.choose_matchup()
+        assert fraudster.name == "fraudster_scripted:neutral"
+        assert router.learning
+    with pytest.raises(ValueError, match="no legal opponent.*scripted router"):
+        matchmaker.choose_opponent(by_name(roster, "fraudster_main"))
+
+
+def test_fixed_scripted_choice_is_uniform() -> None:
+    roster = make_roster()
+    matchmaker = Matchmaker(Regime.FIXED, WEIGHTINGS, PayoffTable(), roster, seed=4)
+    assert matchmaker.opponent_probabilities(by_name(roster, "router_main")) == {
+        "fraudster_scripted:neutral": 0.5,
+        "fraudster_scripted:aggressive": 0.5,
+    }
+
+
+def test_pfsp_main_samples_an_always_beaten_opponent_less_under_squared() -> None:
+    roster = make_roster()
+    payoff = PayoffTable()
+    payoff.update("router_main", "fraudster_main@it5", np.full(50, 0.95))  # router almost always wins
+    payoff.update("router_main", "fraudster_main", np.full(50, 0.5))
+    payoff.update("router_main", "fraudster_main_exploiter_0@it8", np.full(50, 0.5))
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=5)
+    learner = by_name(roster, "router_main")
+    probabilities = matchmaker.opponent_probabilities(learner)
+    # squared weights: 0.25, 0.0025, 0.25 -> normalised
+    assert probabilities["fraudster_main@it5"] == pytest.approx(0.0025 / 0.5025)
+    draws = 5000
+    counts = Counter(matchmaker.choose_opponent(learner).name for _ in range(draws))
+    beaten_share = counts["fraudster_main@it5"] / draws
+    assert beaten_share < 0.02  # expected ~0.005, versus 1/3 under uniform
+    assert counts["fraudster_main"] > 2000 and counts["fraudster_main_exploiter_0@it8"] > 2000
+
+
+def test_pfsp_uses_the_learners_role_weighting_and_perspective() -> None:
+    roster = make_roster()
+    payoff = PayoffTable()
+    payoff.update("router_main", "fraudster_main", np.zeros(10))  # fraudster_main always beats router_main
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6)
+    # Fraudster's view: win rate 1.0 against router_main -> variance weight 0; router_main@it5 unknown -> 0.25.
+    probabilities = matchmaker.opponent_probabilities(by_name(roster, "fraudster_main"))
+    assert probabilities == {"router_main": 0.0, "router_main@it5": 1.0}
+
+
+def test_exploiter_rules_in_pfsp() -> None:
+    roster = make_roster()
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, PayoffTable(), roster, seed=7)
+    for role in Role:
+        main_exploiter = by_name(roster, f"{role.value}_main_exploiter_0")
+        assert opponent_names(matchmaker, main_exploiter, 50) == {f"{role.opponent.value}_main"}
+        league_exploiter = by_name(roster, f"{role.value}_league_exploiter_0")
+        whole_other_side = {p.name for p in roster if p.role is role.opponent}
+        assert {p.name for p in matchmaker.candidates(league_exploiter)} == whole_other_side
+
+
+def test_league_exploiter_uses_pfsp_weighting() -> None:
+    roster = make_roster()
+    payoff = PayoffTable()
+    for fraudster in (p for p in roster if p.role is Role.FRAUDSTER):
+        payoff.update("router_league_exploiter_0", fraudster.name, 1.0)  # beats everyone ...
+    payoff.update("router_league_exploiter_0", "fraudster_main", [0.0, 0.0, 0.0])  # ... except fraudster_main
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=8)
+    probabilities = matchmaker.opponent_probabilities(by_name(roster, "router_league_exploiter_0"))
+    assert probabilities["fraudster_main"] == 1.0
+
+
+def test_deterministic_given_seed_and_roster_seen_live() -> None:
+    roster = make_roster()
+    first = Matchmaker(Regime.PFSP, WEIGHTINGS, PayoffTable(), roster, seed=11)
+    second = Matchmaker(Regime.PFSP, WEIGHTINGS, PayoffTable(), roster, seed=11)
+    sequence_a = [tuple(p.name for p in first.choose_matchup()) for _ in range(200)]
+    sequence_b = [tuple(p.name for p in second.choose_matchup()) for _ in range(200)]
+    assert sequence_a == sequence_b
+    explicit = [tuple(p.name for p in first.choose_matchup(np.random.default_rng(3))) for _ in range(3)]
+    assert len(set(explicit)) == 1
+
+    roster.append(
+        Player(name="fraudster_main@it20", role=Role.FRAUDSTER, kind=PlayerKind.HISTORICAL, parent="fraudster_main")
+    )
+    assert "fraudster_main@it20" in {p.name for p in first.candidates(by_name(roster, "router_main"))}
+
+
+def test_bad_inputs_rejected() -> None:
+    roster = make_roster()
+    with pytest.raises(ValueError, match="regime must be one of"):
+        Matchmaker("league", WEIGHTINGS, PayoffTable(), roster, seed=0)
+    with pytest.raises(ValueError, match="missing fraudster"):
+        Matchmaker("pfsp", {Role.ROUTER: "squared"}, PayoffTable(), roster, seed=0)
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        Matchmaker("pfsp", {"router": "squared", "fraudster": "cubic"}, PayoffTable(), roster, seed=0)
+    matchmaker = Matchmaker("pfsp", WEIGHTINGS, PayoffTable(), roster, seed=0)
+    with pytest.raises(ValueError, match="learning player"):
+        matchmaker.choose_opponent(by_name(roster, "router_main@it5"))
+    stranger = Player(name="router_main_exploiter_9", role=Role.ROUTER, kind=PlayerKind.MAIN_EXPLOITER)
+    with pytest.raises(ValueError, match="not in the league roster"):
+        matchmaker.choose_opponent(stranger)
