@@ -1,10 +1,10 @@
 """Fraud templates: how each kind of fraud attempt looks to the router, and what it costs it.
 
-One table (:data:`TEMPLATES`) describes the seven templates; one function
-(:func:`fraud_features`) turns a cardholder's legitimate transaction into a
-fraudulent one. The transaction generator uses it for organic background fraud
-(stealth 0) and the simulator uses it, per step, for the fraud ring's attempts,
-so both kinds of fraud obey the same rules.
+One table (:data:`TEMPLATES`) describes the seven templates; one compiled
+function (:func:`smartpay_marl.rules.fraud_attempt`) turns a cardholder's
+legitimate transaction into a fraudulent one, for organic background fraud
+(stealth 0) and for the fraud ring's attempts alike, so both kinds of fraud
+obey the same rules.
 
 Design of the trade-offs (why no ring action dominates):
 
@@ -78,51 +78,3 @@ STEALTH_AMOUNT_LOSS = 0.6
 CARD_TEST_AMOUNT = (0.5, 3.0)
 #: Issuers decline this share of fraudulent authorisations on their own.
 ISSUER_FRAUD_DECLINE = 0.3
-
-
-class FraudFeatures(NamedTuple):
-    """Observable and hidden features of fraud attempts (arrays of one shape)."""
-
-    amount: np.ndarray
-    velocity: np.ndarray
-    international: np.ndarray
-    new_device: np.ndarray
-    geo_mismatch: np.ndarray
-    hidden_signal: np.ndarray
-    pass_3ds: np.ndarray
-
-
-def fraud_features(
-    template: np.ndarray,
-    legit_amount: np.ndarray,
-    legit_velocity: np.ndarray,
-    stealth: np.ndarray | float,
-    extra_velocity: np.ndarray | float,
-    uniforms: np.ndarray,
-) -> FraudFeatures:
-    """Turn cardholders' transactions into fraud attempts of the given templates.
-
-    Args:
-        template: template id per attempt.
-        legit_amount: the cardholder's usual purchase amount, in dollars.
-        legit_velocity: the card's transactions in the last hour before the attempt.
-        stealth: masking in [0, 1] (0 for organic fraud).
-        extra_velocity: velocity added by the ring's intensity and burst position.
-        uniforms: ``template.shape + (4,)`` uniforms in [0, 1) for the three
-            flags and the card-testing amount.
-    """
-    t = TEMPLATES
-    keep = 1.0 - STEALTH_MASKING * stealth
-    amount = legit_amount * np.exp(t.amount_log_shift[template]) * (1.0 - STEALTH_AMOUNT_LOSS * stealth)
-    low, high = CARD_TEST_AMOUNT
-    amount = np.where(template == CARD_TESTING, low + (high - low) * uniforms[..., 3], amount)
-    velocity = legit_velocity + (t.velocity_add[template] + extra_velocity) * (1.0 - 0.5 * stealth)
-    return FraudFeatures(
-        amount=amount,
-        velocity=velocity,
-        international=(uniforms[..., 0] < t.p_international[template] * keep),
-        new_device=(uniforms[..., 1] < t.p_new_device[template] * keep),
-        geo_mismatch=(uniforms[..., 2] < t.p_geo_mismatch[template] * keep),
-        hidden_signal=t.signal[template] * keep,
-        pass_3ds=t.p_pass_3ds[template],
-    )
