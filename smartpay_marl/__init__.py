@@ -1,8 +1,39 @@
-"""smartpay-marl: a payment router against a learnable fraud ring, as a PettingZoo game."""
+"""smartpay-marl: a payment router against a learnable fraud ring, as a PettingZoo game.
+
+Entry points:
+
+- :func:`parallel_env` / :func:`env`: the game as a PettingZoo parallel / AEC environment.
+- :func:`vector_env`: N games stepped together, batched numpy in and out.
+- :class:`GameConfig`: every parameter of the game, validated; :func:`load_game_config` reads YAML.
+"""
+
+from pettingzoo import register as _register
 
 from smartpay_marl.config import GameConfig, load_game_config, make_game_config
+from smartpay_marl.models import FraudsterAction, RouterAction, StepView
+from smartpay_marl.pettingzoo_env import SmartPayParallelEnv, env, parallel_env
 from smartpay_marl.simulator import Simulator
 from smartpay_marl.vector_env import VectorEnv, vector_env
 
 __version__ = "0.1.0"
-__all__ = ["GameConfig", "Simulator", "VectorEnv", "vector_env", "load_game_config", "make_game_config", "__version__"]
+ENV_ID = "smartpay_marl/SmartPay-v0"
+
+_register("parallel", ENV_ID, entry_point="smartpay_marl:parallel_env")
+_register("aec", ENV_ID, entry_point="smartpay_marl:env")
+
+__all__ = [
+    "ENV_ID",
+    "FraudsterAction",
+    "GameConfig",
+    "RouterAction",
+    "Simulator",
+    "SmartPayParallelEnv",
+    "StepView",
+    "VectorEnv",
+    "env",
+    "load_game_config",
+    "make_game_config",
+    "parallel_env",
+    "vector_env",
+    "__version__",
+]

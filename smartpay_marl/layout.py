@@ -89,7 +89,7 @@ ROUTER_CONTEXT_SLOTS = (
 #: What a real fraud ring can learn: outcomes of its own attempts, the clock, and
 #: the episode's progress. Never the router's internals or other transactions.
 FRAUDSTER_SLOTS = (
-    Slot("attempted", 1, 0.0, 1.0, "1 if the ring attempted a payment last step"),
+    Slot("attempted", 1, 0.0, 1.0, "1 if its last action launched an attempt (now awaiting the router)"),
     Slot("outcome_approved", 1, 0.0, 1.0, "moving average (0.1) of own attempts captured"),
     Slot("outcome_challenged", 1, 0.0, 1.0, "moving average of own attempts sent to 3-D Secure"),
     Slot("outcome_blocked", 1, 0.0, 1.0, "moving average of own attempts blocked"),

@@ -1,0 +1,83 @@
+"""Names of every scripted policy, mapped to a factory: the one place tables, tests and the CLI look them up.
+
+``make_policy("risk_3ds_band")`` builds a fresh policy; keyword arguments go to
+its constructor (thresholds, seeds, ``action_nvec`` for fraudsters of a
+non-default config). Routers and fraudsters share one namespace except
+``random``, which exists for both roles; pass ``role=`` to pick one.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable
+
+from agents.base import Policy, RandomPolicy, Role
+from agents.fraudsters import AdaptiveFraudster, max_everything_fraudster, neutral_fraudster, strategy_fraudster
+from agents.routers import (
+    AffinityRouter,
+    BanditRouter,
+    FixedRouter,
+    RiskBandRouter,
+    RiskThresholdRouter,
+    SmartPayHeuristicRouter,
+    VelocityRulesRouter,
+)
+from smartpay_marl.layout import ALLOW, BLOCK, REVIEW, STRATEGIES, THREEDS
+
+PolicyFactory = Callable[..., Policy]
+
+ROUTERS: dict[str, PolicyFactory] = {
+    "allow_all": partial(FixedRouter, ALLOW, gateway=0, retry=False, name="allow_all"),
+    "smart_routing": partial(AffinityRouter, name="smart_routing"),
+    "risk_threshold": partial(RiskThresholdRouter, name="risk_threshold"),
+    "risk_3ds_band": partial(RiskBandRouter, name="risk_3ds_band"),
+    "velocity_rules": partial(VelocityRulesRouter, name="velocity_rules"),
+    "smartpay_heuristic": partial(SmartPayHeuristicRouter, name="smartpay_heuristic"),
+    "bandit": partial(BanditRouter, name="bandit"),
+    "always_3ds": partial(FixedRouter, THREEDS, gateway=0, retry=False, name="always_3ds"),
+    "always_review": partial(FixedRouter, REVIEW, gateway=0, retry=False, name="always_review"),
+    "block_all": partial(FixedRouter, BLOCK, gateway=0, retry=False, name="block_all"),
+    "random": partial(RandomPolicy, "router", name="random"),
+}
+
+FRAUDSTERS: dict[str, PolicyFactory] = {
+    "neutral": neutral_fraudster,
+    **{strategy: partial(strategy_fraudster, strategy) for strategy in STRATEGIES},
+    "max_everything": max_everything_fraudster,
+    "adaptive": AdaptiveFraudster,
+    "random": partial(RandomPolicy, "fraudster", name="random"),
+}
+
+#: Routers that send every transaction the same way, whatever it looks like.
+CONSTANT_ROUTERS = ("allow_all", "always_3ds", "always_review", "block_all")
+#: Routers with a fraud rule and failover: the "sensible" defenders of the balance claims.
+SENSIBLE_ROUTERS = ("risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic", "bandit")
+#: The fraudsters that run one strategy at moderate settings.
+STRATEGY_FRAUDSTERS = STRATEGIES
+
+
+def policy_names(role: Role | None = None) -> list[str]:
+    """Registered names for ``role`` (both roles when None)."""
+    if role == "router":
+        return list(ROUTERS)
+    if role == "fraudster":
+        return list(FRAUDSTERS)
+    return list(dict.fromkeys([*ROUTERS, *FRAUDSTERS]))
+
+
+def make_policy(name: str, role: Role | None = None, **kwargs: Any) -> Policy:
+    """Build the registered policy ``name``; ``role`` disambiguates names both roles use (``random``).
+
+    Raises:
+        ValueError: unknown name or role, or an ambiguous name without ``role``.
+    """
+    tables = {"router": ROUTERS, "fraudster": FRAUDSTERS}
+    if role is not None and role not in tables:
+        raise ValueError(f"unknown role {role!r}; expected 'router' or 'fraudster'")
+    matches = [r for r, table in tables.items() if name in table and role in (None, r)]
+    if not matches:
+        scope = f"{role} " if role else ""
+        raise ValueError(f"unknown {scope}policy {name!r}; known: {', '.join(policy_names(role))}")
+    if len(matches) > 1:
+        raise ValueError(f"policy name {name!r} exists for both roles; pass role='router' or role='fraudster'")
+    return tables[matches[0]][name](**kwargs)

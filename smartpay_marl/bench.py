@@ -1,0 +1,94 @@
+"""Throughput benchmark of the game: env-steps per second for the single env and the vector env.
+
+Run ``smartpay-marl bench``. Actions are drawn ahead of time (a fixed random
+sequence per env count), so the figure measures the game, not the policy.
+Machines here are shared and noisy: compare figures taken in one run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import smartpay_marl
+from smartpay_marl.layout import FRAUDSTER, ROUTER, ROUTER_ACTION_NVEC
+
+DEFAULT_VECTOR_SIZES = (1, 64, 1024, 4096)
+_ACTION_POOL = 256
+
+
+def _action_pool(num_envs: int, fraudster_nvec, seed: int):
+    rng = np.random.default_rng(seed)
+    router = rng.integers(0, ROUTER_ACTION_NVEC, size=(_ACTION_POOL, num_envs, 3))
+    fraudster = rng.integers(0, fraudster_nvec, size=(_ACTION_POOL, num_envs, 4))
+    return router, fraudster
+
+
+def bench_single_env(seconds: float, difficulty: str = "medium", seed: int = 0) -> float:
+    """Steps per second of the PettingZoo parallel env (both agents act each step)."""
+    env = smartpay_marl.parallel_env(difficulty=difficulty)
+    router, fraudster = _action_pool(1, env.action_space(FRAUDSTER).nvec, seed)
+    env.reset(seed=seed)
+    env.step({ROUTER: router[0, 0], FRAUDSTER: fraudster[0, 0]})  # compile and warm up outside the clock
+    steps, start = 0, time.perf_counter()
+    episode = 0
+    while time.perf_counter() - start < seconds:
+        env.reset(seed=seed + episode)
+        episode += 1
+        while env.agents:
+            k = steps % _ACTION_POOL
+            env.step({ROUTER: router[k, 0], FRAUDSTER: fraudster[k, 0]})
+            steps += 1
+    return steps / (time.perf_counter() - start)
+
+
+def bench_vector_env(num_envs: int, seconds: float, difficulty: str = "medium", seed: int = 0) -> float:
+    """Env-steps per second of the vector env with ``num_envs`` games (resets included)."""
+    env = smartpay_marl.vector_env(num_envs, difficulty=difficulty)
+    router, fraudster = _action_pool(num_envs, env.single_action_spaces[FRAUDSTER].nvec, seed)
+    env.reset(seed=seed)
+    env.step({ROUTER: router[0], FRAUDSTER: fraudster[0]})
+    steps, start, episode = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        env.reset(seed=seed + episode)
+        episode += 1
+        done = False
+        while not done:
+            k = steps % _ACTION_POOL
+            _, _, terms, _, _ = env.step({ROUTER: router[k], FRAUDSTER: fraudster[k]})
+            done = bool(terms[ROUTER][0])
+            steps += 1
+    return steps * num_envs / (time.perf_counter() - start)
+
+
+def run_bench(seconds: float = 3.0, sizes=DEFAULT_VECTOR_SIZES, json_path: str | None = None) -> dict:
+    """Measure and print the table; optionally write it as JSON."""
+    results = {"single_env": bench_single_env(seconds)}
+    print(f"{'environment':<26}{'env-steps/s':>14}")
+    print(f"{'single (PettingZoo)':<26}{results['single_env']:>14,.0f}", flush=True)
+    for n in sizes:
+        results[f"vector_{n}"] = bench_vector_env(n, seconds)
+        print(f"{f'vector N={n}':<26}{results[f'vector_{n}']:>14,.0f}", flush=True)
+    print(f"(each figure: {seconds:g} s of 200-step episodes, medium difficulty, random actions)")
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=2))
+    return results
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement (default 3)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(DEFAULT_VECTOR_SIZES), help="vector env sizes N"
+    )
+    parser.add_argument("--json", dest="json_path", help="also write the figures to this JSON file")
+
+
+def main(args) -> None:
+    if args.seconds <= 0:
+        raise SystemExit("--seconds must be > 0")
+    if any(n < 1 for n in args.sizes):
+        raise SystemExit(f"--sizes must be >= 1, got {args.sizes}")
+    run_bench(args.seconds, args.sizes, args.json_path)

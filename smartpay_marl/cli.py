@@ -1,0 +1,63 @@
+"""The ``smartpay-marl`` command line: one subcommand per job, each in its own module.
+
+``smartpay-marl demo``      play and print a short episode
+``smartpay-marl bench``     measure the game's throughput
+``smartpay-marl baselines`` play every scripted router against every scripted fraudster
+
+Subcommands whose module is missing (not yet built) are simply not listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: subcommand -> (module with add_arguments(parser) and main(args), one-line help)
+SUBCOMMANDS = {
+    "demo": ("smartpay_marl.demo", "play a short episode and print it step by step"),
+    "bench": ("smartpay_marl.bench", "env-steps/s of the single env and the vector env"),
+    "baselines": ("agents.baselines", "round robin of the scripted routers and fraudsters"),
+    "train": ("league.train", "train a league with RLlib"),
+    "evaluate": ("league.evaluate", "cross-play, ratings and meta-Nash of a league run"),
+    "exploit": ("league.exploit", "approximate exploitability of a player by a best response"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartpay-marl", description="A payment router against a learnable fraud ring: game, league, evaluation."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and module_name.startswith(error.name):
+                continue  # not built yet
+            raise
+        sub = commands.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.main)
+    return parser
+
+
+def _version() -> str:
+    from smartpay_marl import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    result = args.handler(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
