@@ -1,0 +1,132 @@
+"""The league inside RLlib: module ids, the per-episode mapping, the callback, and bounded opponent slots.
+
+The league's logic (players, payoff, PFSP, snapshot rules) is plain Python in
+this package; this module is the integration with an RLlib PPO ``Algorithm``
+on the new API stack:
+
+- **Modules.** Every learning player is one PPO module, trained. Scripted
+  opponents are :class:`~agents.rllib_modules.ScriptedRLModule` s. Frozen
+  snapshots never get a module of their own: the league keeps a fixed number
+  of *slots* per side (``slots_per_side``), PPO modules that are never
+  trained, and copies a snapshot's weights from disk into a slot when PFSP
+  needs it. However long the league's history grows, learners and env
+  runners hold the same number of modules.
+- **Per-episode matchmaking.** Before each iteration the driver draws which
+  snapshots to load (favouring the ones PFSP weights most), then pushes an
+  :class:`EpisodeMapping` to every env runner. At an episode's first step it
+  draws a learner (uniformly) and that learner's opponent (by the PFSP
+  probabilities, renormalised over the loaded snapshots), keyed by the
+  episode id so both agents of the episode agree.
+- **Results.** :class:`LeagueCallbacks` records, for every finished episode,
+  which modules played and the router's return; the driver turns these into
+  payoff statistics under the league's win definition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from league.players import Player, PlayerKind, Role
+from smartpay_marl.layout import FRAUDSTER, ROUTER
+
+ROLE_OF_AGENT = {ROUTER: Role.ROUTER, FRAUDSTER: Role.FRAUDSTER}
+#: Metric key under which every env runner reports finished episodes.
+EPISODES_KEY = "league_episodes"
+ENV_SECONDS_KEY = "league_env_seconds"
+
+
+def scripted_module_id(player_name: str) -> str:
+    """Module id of a scripted player: ``fraudster_scripted:neutral`` -> ``fraudster_scripted_neutral``."""
+    return player_name.replace(":", "_")
+
+
+class EpisodeMapping:
+    """A picklable ``policy_mapping_fn``: one (router module, fraudster module) matchup per episode.
+
+    Args:
+        learners: ``[(module_id, role value)]`` of the learning modules that may be chosen.
+        opponents: ``{learner module id: ([opponent module ids], [probabilities])}``.
+        seed: seed of the per-process generator.
+    """
+
+    def __init__(self, learners: list[tuple[str, str]], opponents: dict[str, tuple[list[str], list[float]]], seed: int):
+        if not learners:
+            raise ValueError("no learning module has an opponent; check the league's regime and scripted_opponents")
+        self.learners = learners
+        self.opponents = opponents
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+        self._cache: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    def matchup(self, episode_id: str) -> tuple[str, str]:
+        """The (router module, fraudster module) of an episode, drawn once and then remembered."""
+        found = self._cache.get(episode_id)
+        if found is not None:
+            return found
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        learner, role = self.learners[int(self._rng.integers(len(self.learners)))]
+        modules, probabilities = self.opponents[learner]
+        opponent = modules[int(self._rng.choice(len(modules), p=probabilities))]
+        pair = (learner, opponent) if role == Role.ROUTER.value else (opponent, learner)
+        self._cache[episode_id] = pair
+        if len(self._cache) > 4096:  # episodes end long before this; forget the oldest
+            self._cache.popitem(last=False)
+        return pair
+
+    def __call__(self, agent_id: str, episode, **kwargs) -> str:
+        router_module, fraudster_module = self.matchup(episode.id_)
+        return router_module if agent_id == ROUTER else fraudster_module
+
+
+class LeagueCallbacks(RLlibCallback):
+    """Reports every finished episode's matchup and router return, and the time spent in the env."""
+
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
+        router_module = episode.module_for(ROUTER)
+        fraudster_module = episode.module_for(FRAUDSTER)
+        router_return = float(episode.agent_episodes[ROUTER].get_return())
+        metrics_logger.log_value(EPISODES_KEY, (router_module, fraudster_module, router_return), reduce="item_series")
+
+    def on_sample_end(self, *, env_runner=None, metrics_logger=None, **kwargs) -> None:
+        seconds = 0.0
+        for env in _game_envs(env_runner):
+            seconds += env.env_seconds
+            env.env_seconds = 0.0
+        metrics_logger.log_value(ENV_SECONDS_KEY, seconds, reduce="sum")
+
+
+def _game_envs(env_runner) -> list:
+    """The SmartPayRLlibEnv instances inside an env runner's (vectorised) env."""
+    from smartpay_marl.rllib_env import SmartPayRLlibEnv
+
+    env = getattr(env_runner, "env", None)
+    if env is None:
+        return []
+    vector = getattr(env, "unwrapped", env)
+    found = []
+    for sub in getattr(vector, "envs", [vector]):
+        game = getattr(sub, "unwrapped", sub)
+        if isinstance(game, SmartPayRLlibEnv):
+            found.append(game)
+    return found
+
+
+def module_for_player(player: Player, slots_by_snapshot: dict[str, str]) -> str | None:
+    """The module id a player plays through right now, or None if it is a snapshot not loaded in a slot."""
+    if player.kind is PlayerKind.SCRIPTED:
+        return scripted_module_id(player.name)
+    if player.kind is PlayerKind.HISTORICAL:
+        return slots_by_snapshot.get(player.name)
+    return player.name
+
+
+def timed(function, *args, **kwargs) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = function(*args, **kwargs)
+    return value, time.perf_counter() - start

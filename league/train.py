@@ -1,0 +1,315 @@
+"""Train a league with RLlib: ``smartpay-marl train --config configs/<name>.yaml``.
+
+Runs on an embedded local Ray instance by default, or joins an existing Ray
+cluster with ``--address`` (or the ``RAY_ADDRESS`` variable). Prints one line
+per iteration, appends it to ``RUN_DIR/progress.csv``, checkpoints every
+``checkpoint_every`` iterations, and ends with a summary and
+``RUN_DIR/learning_curve.png``. ``--resume RUN_DIR`` continues a stopped or
+killed run from its newest complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from league.players import Role
+from league.runtime import STATE_FILE, LeagueRuntime, calibrated_win_definition
+from league.state import LeagueState
+from league.train_config import TrainConfig, load_train_config, make_train_config
+
+PROGRESS_FIELDS = (
+    "iteration",
+    "env_steps",
+    "wall_s",
+    "steps_per_s",
+    "env_share",
+    "router_main_train_return",
+    "fraudster_main_train_return",
+    "router_main_vs_scripted",
+    "fraudster_main_vs_scripted",
+    "router_snapshots",
+    "fraudster_snapshots",
+    "snapshots_taken",
+    "router_main_opponents",
+    "fraudster_main_opponents",
+)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", help="YAML run config (see configs/); required unless --resume")
+    parser.add_argument("--output", help="run directory (default: runs/<name>-<UTC time>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest checkpoint")
+    parser.add_argument("--address", help="join this Ray cluster (default: $RAY_ADDRESS, else a local instance)")
+    parser.add_argument("--iterations", type=int, help="train until this many iterations in total")
+    parser.add_argument("--quiet", action="store_true", help="no per-iteration lines")
+
+
+def main(args) -> int:
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = load_train_config(run_dir / "config.yaml")
+        checkpoint = LeagueRuntime.latest_checkpoint(run_dir)
+        state = LeagueState.load(checkpoint / STATE_FILE)
+    else:
+        if not args.config:
+            raise SystemExit("train: give --config FILE (or --resume RUN_DIR)")
+        config = load_train_config(args.config)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.output or Path("runs") / f"{config.name}-{stamp}")
+        if (run_dir / STATE_FILE).exists():
+            raise SystemExit(f"train: {run_dir} already holds a run; use --resume {run_dir} or another --output")
+        checkpoint, state = None, None
+    if args.iterations is not None:
+        if args.iterations < 1:
+            raise SystemExit("--iterations must be >= 1")
+        config = make_train_config({**config.model_dump(by_alias=True), "iterations": args.iterations})
+    train(config, run_dir, state=state, checkpoint=checkpoint, address=args.address, verbose=not args.quiet)
+    return 0
+
+
+def train(
+    config: TrainConfig,
+    run_dir: Path,
+    state: LeagueState | None = None,
+    checkpoint: Path | None = None,
+    address: str | None = None,
+    verbose: bool = True,
+) -> LeagueRuntime:
+    """Train until ``config.iterations``; resume from ``checkpoint`` when given."""
+    import ray
+
+    log = print if verbose else (lambda *a, **k: None)
+    if state is None:
+        league_config = config.league
+        if config.calibrate_win:
+            win = calibrated_win_definition(config)
+            league_config = league_config.model_copy(update={"win_definition": win})
+            log(f"win definition: router wins an episode with probability sigmoid((return - {win.reference:.2f}) / {win.scale:.2f})")
+        state = LeagueState.new(league_config)
+    runtime = LeagueRuntime(config, run_dir, state)
+    runtime.write_run_files()
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        if checkpoint is not None:
+            from ray.rllib.algorithms.algorithm import Algorithm
+
+            algorithm = Algorithm.from_checkpoint(str(checkpoint))
+            _truncate_progress(run_dir, state.iteration)
+            log(f"resumed {run_dir} at iteration {state.iteration} from {checkpoint.name}")
+        else:
+            algorithm = runtime.algorithm_config().build_algo()
+            _truncate_progress(run_dir, 0)
+            if config.eval_every:
+                _write_progress(run_dir, {"iteration": 0, "env_steps": 0, **evaluate_mains(runtime, algorithm)})
+        _report_placement(algorithm, log)
+        start = time.perf_counter()
+        while state.iteration < config.iterations:
+            row = run_iteration(runtime, algorithm, start)
+            _write_progress(run_dir, row)
+            log(format_progress(row))
+            if state.iteration % config.checkpoint_every == 0 or state.iteration == config.iterations:
+                runtime.save_checkpoint(algorithm)
+        summary = summarize(runtime)
+        log(summary)
+        plot_learning_curve(run_dir)
+        algorithm.stop()
+    finally:
+        if not address:
+            ray.shutdown()
+    return runtime
+
+
+def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, Any]:
+    """One training iteration of the league; returns its progress row."""
+    state, config = runtime.state, runtime.config
+    runtime.prepare_iteration(algorithm)
+    began = time.perf_counter()
+    result = algorithm.train()
+    seconds = time.perf_counter() - began
+    state.iteration += 1
+    recorded = runtime.record_results(result)
+    taken = runtime.take_snapshots(algorithm)
+    steps = int(result.get("num_env_steps_sampled_lifetime", 0) or result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
+    sampled = int(result.get("env_runners", {}).get("num_env_steps_sampled", 0) or 0)
+    sample_seconds = _sample_seconds(result)
+    row: dict[str, Any] = {
+        "iteration": state.iteration,
+        "env_steps": steps,
+        "wall_s": round(time.perf_counter() - start, 2),
+        "steps_per_s": round(sampled / seconds, 1) if seconds > 0 else "",
+        "env_share": round(recorded["env_seconds"] / sample_seconds, 4) if sample_seconds else "",
+        "router_main_train_return": _round(recorded["mean_return"].get("router_main")),
+        "fraudster_main_train_return": _round(recorded["mean_return"].get("fraudster_main")),
+        "router_snapshots": len(state.snapshots(Role.ROUTER)),
+        "fraudster_snapshots": len(state.snapshots(Role.FRAUDSTER)),
+        "snapshots_taken": " ".join(taken),
+        "router_main_opponents": json.dumps({k: round(v, 3) for k, v in runtime.last_plan.get("router_main", {}).items()}),
+        "fraudster_main_opponents": json.dumps({k: round(v, 3) for k, v in runtime.last_plan.get("fraudster_main", {}).items()}),
+    }
+    if config.eval_every and state.iteration % config.eval_every == 0:
+        row.update(evaluate_mains(runtime, algorithm))
+    state.record_event("iteration", env_steps=steps, episodes=recorded["episodes"])
+    return row
+
+
+def evaluate_mains(runtime: LeagueRuntime, algorithm) -> dict[str, float]:
+    """Mean return of each main player against its scripted evaluation opponents (same seed every time)."""
+    from agents.evaluation import evaluate
+    from agents.registry import make_policy
+
+    config = runtime.config
+    scores: dict[str, float] = {}
+    for role, opponents in config.eval_opponents.items():
+        main = f"{role}_main"
+        if not opponents or main not in {p.name for p in runtime.state.learning_players()}:
+            continue
+        policy = runtime.learner_policy(algorithm, main)
+        other = "fraudster" if role == "router" else "router"
+        returns = []
+        for name in opponents:
+            opponent = make_policy(name, other)
+            pair = (policy, opponent) if role == "router" else (opponent, policy)
+            stats = evaluate(*pair, episodes=config.eval_episodes, seed=config.seed + 10_000, config=runtime.game)
+            returns.append(stats.router_return.mean if role == "router" else stats.fraudster_return.mean)
+        scores[f"{main}_vs_scripted"] = round(float(np.mean(returns)), 4)
+    return scores
+
+
+def _sample_seconds(result: dict) -> float:
+    """Wall seconds the iteration spent sampling (RLlib's env-runner sampling timer)."""
+    timers = result.get("timers", {}) or {}
+    for key in ("env_runner_sampling_timer", "sample"):
+        value = timers.get(key)
+        if value:
+            return float(value)
+    runners = result.get("env_runners", {}) or {}
+    value = runners.get("sample")
+    return float(value) if value else 0.0
+
+
+def _round(value: float | None) -> float | str:
+    return "" if value is None else round(float(value), 4)
+
+
+def format_progress(row: dict[str, Any]) -> str:
+    def show(key: str, fmt: str = "{:+.2f}") -> str:
+        value = row.get(key, "")
+        return fmt.format(value) if isinstance(value, (int, float)) else "  -  "
+
+    return (
+        f"iter {row['iteration']:>4}  steps {row['env_steps']:>8,}  {row['wall_s']:>7.1f}s  "
+        f"router {show('router_main_train_return')} (vs scripted {show('router_main_vs_scripted')})  "
+        f"fraudster {show('fraudster_main_train_return')} (vs scripted {show('fraudster_main_vs_scripted')})  "
+        f"league {row['router_snapshots']}R/{row['fraudster_snapshots']}F  "
+        f"PFSP router_main {row['router_main_opponents']}"
+        + (f"  +{row['snapshots_taken']}" if row.get("snapshots_taken") else "")
+    )
+
+
+def _write_progress(run_dir: Path, row: dict[str, Any]) -> None:
+    path = run_dir / "progress.csv"
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=PROGRESS_FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _truncate_progress(run_dir: Path, iteration: int) -> None:
+    """Drop progress rows after ``iteration`` (a resumed run repeats them)."""
+    path = run_dir / "progress.csv"
+    if not path.exists():
+        return
+    with path.open() as handle:
+        rows = [row for row in csv.DictReader(handle) if int(row["iteration"]) <= iteration]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=PROGRESS_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_progress(run_dir: Path) -> list[dict[str, str]]:
+    path = Path(run_dir) / "progress.csv"
+    if not path.exists():
+        return []
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def _report_placement(algorithm, log) -> None:
+    import ray
+
+    try:
+        nodes = algorithm.env_runner_group.foreach_env_runner(
+            lambda runner: ray.get_runtime_context().get_node_id(), local_env_runner=False
+        )
+    except Exception:  # noqa: BLE001  (placement is informative only)
+        return
+    if nodes:
+        log(f"env runners: {len(nodes)} on {len(set(nodes))} node(s)")
+
+
+def summarize(runtime: LeagueRuntime) -> str:
+    rows = read_progress(runtime.run_dir)
+    state = runtime.state
+    lines = [f"run {runtime.run_dir}: {state.iteration} iterations"]
+    for key in ("router_main_vs_scripted", "fraudster_main_vs_scripted"):
+        values = [(int(r["iteration"]), float(r[key])) for r in rows if r.get(key)]
+        if len(values) >= 2:
+            (first_it, first), (last_it, last) = values[0], values[-1]
+            lines.append(f"  {key}: {first:+.3f} at iteration {first_it} -> {last:+.3f} at iteration {last_it}")
+    lines.append(
+        f"  league: {len(state.snapshots(Role.ROUTER))} router and {len(state.snapshots(Role.FRAUDSTER))} fraudster snapshots"
+    )
+    return "\n".join(lines)
+
+
+def plot_learning_curve(run_dir: Path) -> Path | None:
+    """``learning_curve.png``: main players' returns against scripted baselines and in training."""
+    rows = read_progress(run_dir)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, role in zip(axes, ("router", "fraudster")):
+        for key, label in ((f"{role}_main_vs_scripted", "vs scripted baselines"), (f"{role}_main_train_return", "in training (league)")):
+            points = [(int(r["iteration"]), float(r[key])) for r in rows if r.get(key)]
+            if points:
+                axis.plot(*zip(*points), marker="o", markersize=3, label=label)
+        axis.set_title(f"{role}_main")
+        axis.set_xlabel("iteration")
+        axis.set_ylabel("mean episode return")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    path = Path(run_dir) / "learning_curve.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))

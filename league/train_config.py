@@ -1,0 +1,111 @@
+"""The configuration of a league training run: game, league, PPO, resources, run length.
+
+One pydantic model, loaded from the YAML files under ``configs/``. Unknown keys
+and out-of-range values are rejected with the field's dotted path in the
+message, e.g. ``ppo.lr: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from league.state import LeagueConfig
+from smartpay_marl.config import GameConfig, make_game_config
+
+
+class PPOSettings(BaseModel):
+    """PPO hyper-parameters shared by every learning player."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lr: float = Field(3e-4, gt=0, le=1)
+    gamma: float = Field(0.99, gt=0, le=1)
+    lambda_: float = Field(0.95, ge=0, le=1, alias="lambda")
+    clip_param: float = Field(0.2, gt=0, le=1)
+    entropy_coeff: float = Field(0.01, ge=0)
+    vf_loss_coeff: float = Field(0.5, ge=0)
+    vf_clip_param: float = Field(50.0, gt=0)
+    train_batch_size: int = Field(4000, ge=64, description="env steps sampled per iteration")
+    minibatch_size: int = Field(500, ge=16)
+    num_epochs: int = Field(6, ge=1)
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], min_length=1)
+
+
+class Resources(BaseModel):
+    """Where sampling runs. ``num_env_runners=0`` samples in the driver process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_env_runners: int = Field(1, ge=0)
+    num_envs_per_env_runner: int = Field(1, ge=1)
+    num_cpus_per_env_runner: float = Field(1.0, gt=0)
+    restart_failed_env_runners: bool = True
+
+
+class TrainConfig(BaseModel):
+    """A whole training run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("league", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(0, ge=0)
+    iterations: int = Field(20, ge=1)
+    checkpoint_every: int = Field(5, ge=1, description="iterations between checkpoints (and at the end)")
+    eval_every: int = Field(2, ge=0, description="iterations between evaluations of the main players; 0: never")
+    eval_episodes: int = Field(128, ge=1, description="episodes per scripted opponent in each evaluation")
+    eval_opponents: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "router": ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing"],
+            "fraudster": ["risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"],
+        },
+        description="scripted baselines (agents.registry names) the main players are scored against",
+    )
+    game: dict[str, Any] = Field(default_factory=dict, description="GameConfig fields")
+    league: LeagueConfig = Field(default_factory=LeagueConfig)
+    ppo: PPOSettings = Field(default_factory=PPOSettings)
+    resources: Resources = Field(default_factory=Resources)
+    calibrate_win: bool = Field(
+        True,
+        description="set the win definition's reference and scale from a scripted round robin at the start",
+    )
+
+    @field_validator("game")
+    @classmethod
+    def _game_is_valid(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        make_game_config(**fields)
+        return fields
+
+    def game_config(self) -> GameConfig:
+        return make_game_config(**self.game)
+
+
+def _format_errors(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']} (got {e.get('input')!r})" for e in error.errors()
+    )
+
+
+def make_train_config(data: dict[str, Any]) -> TrainConfig:
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as error:
+        raise ValueError(f"invalid training config: {_format_errors(error)}") from None
+
+
+def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Load a run config from YAML; top-level keyword overrides win over the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping, got {type(data).__name__}")
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return make_train_config(data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
