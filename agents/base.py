@@ -12,14 +12,16 @@ same actions.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 
 from smartpay_marl.config import GameConfig
 from smartpay_marl.layout import FRAUDSTER, ROUTER, ROUTER_ACTION_NVEC
 from smartpay_marl.spaces import fraudster_action_nvec
+
+if TYPE_CHECKING:  # torch is imported only when a TorchPolicy is built: scripted play does not need it
+    import torch
 
 Role = Literal["router", "fraudster"]
 ROLES: tuple[Role, ...] = ("router", "fraudster")
@@ -115,14 +117,16 @@ class TorchPolicy(Policy):
 
     def __init__(
         self,
-        module: torch.nn.Module,
+        module: "torch.nn.Module",
         role: Role,
         action_nvec: tuple[int, ...] | None = None,
         deterministic: bool = True,
         seed: int = 0,
         name: str = "torch",
-        device: str | torch.device = "cpu",
+        device: "str | torch.device" = "cpu",
     ):
+        import torch
+
         self.module = module.to(device).eval()
         self.role = role
         self.action_nvec = tuple(action_nvec) if action_nvec is not None else default_action_nvec(role)
@@ -136,10 +140,12 @@ class TorchPolicy(Policy):
         if seed is not None:
             self._generator.manual_seed(seed)
 
-    @torch.no_grad()
     def act(self, observations: np.ndarray) -> np.ndarray:
+        import torch
+
         inputs = torch.as_tensor(np.asarray(observations, dtype=np.float32), device=self.device)
-        logits = self.module(inputs)
+        with torch.no_grad():
+            logits = self.module(inputs)
         expected = (inputs.shape[0], sum(self.action_nvec))
         if tuple(logits.shape) != expected:
             raise ValueError(
@@ -147,7 +153,7 @@ class TorchPolicy(Policy):
                 f"(batch x sum of action sizes {list(self.action_nvec)})"
             )
         columns = []
-        for block in torch.split(logits, list(self.action_nvec), dim=1):
+        for block in torch.split(logits.detach(), list(self.action_nvec), dim=1):
             if self.deterministic:
                 columns.append(block.argmax(dim=1))
             else:

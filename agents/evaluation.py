@@ -350,7 +350,9 @@ def _resolve_config(config: GameConfig | None, config_fields: dict[str, Any]) ->
     return config
 
 
-def _evaluate(pool: _EnvPool, router: Policy, fraudster: Policy, episodes: int, seed: int, max_envs: int) -> PairingStats:
+def _evaluate(
+    pool: _EnvPool, router: Policy, fraudster: Policy, episodes: int, seed: int, max_envs: int
+) -> PairingStats:
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if max_envs < 1:

@@ -50,7 +50,8 @@ class FixedFraudster(ScriptedFraudster):
     ):
         super().__init__(action_nvec)
         indices = []
-        for field, index, size in zip(("intensity", "stealth", "burst", "strategy"), (intensity, stealth, burst, strategy), self.action_nvec):
+        requested = (intensity, stealth, burst, strategy)
+        for field, index, size in zip(("intensity", "stealth", "burst", "strategy"), requested, self.action_nvec):
             if not -size <= index < size:
                 raise ValueError(f"{field} index {index} out of range for {size} levels")
             indices.append(index % size)
@@ -99,7 +100,7 @@ class AdaptiveFraudster(ScriptedFraudster):
         self,
         caught_threshold: float = 0.5,
         min_attempts: int = 4,
-        preference: tuple[str, ...] = ("fraud_surge", "mixed", "velocity_attack", "stealth_fraud", "card_testing"),
+        preference: tuple[str, ...] = ("fraud_surge", "stealth_fraud", "velocity_attack", "mixed", "card_testing"),
         intensity: int = MODERATE_INTENSITY,
         stealth: int = MODERATE_STEALTH,
         burst: int = MODERATE_BURST,

@@ -12,8 +12,7 @@ Routing rules:
 - *affinity*: the gateway with the best expected success for this card, i.e.
   lagged health rate x BIN affinity. The affinity table is the simulator's
   hidden ``BIN_AFFINITY``, used here as if **known from past data** (a real
-  router estimates it offline from its own authorisation logs); only its
-  ordering matters to the rule.
+  router estimates it offline from its own authorisation logs).
 - *bandit*: Thompson sampling on the router's own captured/failed feedback
   (see :class:`BanditRouter`), no affinity table and no health view.
 
@@ -26,12 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import Policy
-from smartpay_marl.layout import ALLOW, BLOCK, NUM_GATEWAYS, REVIEW, ROUTER_OBS, THREEDS
+from smartpay_marl.layout import ALLOW, BLOCK, NUM_BINS, NUM_GATEWAYS, REVIEW, ROUTER_ACTION_NVEC, ROUTER_OBS, THREEDS
 
-try:  # the compiled rules own the constant; older trees kept it in the simulator
-    from smartpay_marl.rules import BIN_AFFINITY
-except ImportError:  # pragma: no cover - depends on the simulator's layout
-    from smartpay_marl.simulator import BIN_AFFINITY
+from smartpay_marl.simulator import BIN_AFFINITY
 
 _RISK = ROUTER_OBS["risk_score"].start
 _AMOUNT = ROUTER_OBS["amount"].start
@@ -63,7 +59,9 @@ def affinity_gateway(observations: np.ndarray, use_health: bool = True) -> np.nd
     return np.argmax(scores, axis=1)
 
 
-def router_actions(gateway: np.ndarray | int, decision: np.ndarray | int, retry: np.ndarray | int, num_envs: int) -> np.ndarray:
+def router_actions(
+    gateway: np.ndarray | int, decision: np.ndarray | int, retry: np.ndarray | int, num_envs: int
+) -> np.ndarray:
     """Stack per-env (or scalar) gateway, decision and retry into ``(N, 3)`` int64 actions."""
     actions = np.empty((num_envs, 3), dtype=np.int64)
     actions[:, 0] = gateway
@@ -82,7 +80,7 @@ class ScriptedRouter(Policy):
     """Base of the scripted routers: sets the role and the action sizes."""
 
     role = "router"
-    action_nvec = (NUM_GATEWAYS, 4, 2)
+    action_nvec = tuple(ROUTER_ACTION_NVEC)
 
 
 class FixedRouter(ScriptedRouter):
@@ -239,7 +237,7 @@ class BanditRouter(ScriptedRouter):
     def reset(self, num_envs: int, seed: int | None = None) -> None:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        arms = NUM_GATEWAYS * (int(BIN_AFFINITY.shape[1]) if self.per_bin else 1)
+        arms = NUM_GATEWAYS * (NUM_BINS if self.per_bin else 1)
         self._counts = np.broadcast_to(self.prior, (num_envs, arms, 2)).copy()
         self._last_arm = np.zeros(num_envs, dtype=np.int64)
         self._last_allowed = np.zeros(num_envs, dtype=bool)
