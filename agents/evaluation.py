@@ -6,7 +6,8 @@ router against every fraudster from the **same seed**, so all pairings face
 the same customers, gateway weather and coin flips (common random numbers)
 and their differences are not noise from different draws.
 
-Definitions (all counts and sums are per episode, then pooled over episodes):
+Definitions (all counts and sums are per episode, then pooled over episodes;
+a *transaction* is a step that carries a payment, not an idle checkout slot):
 
 - ``router_return`` / ``fraudster_return``: sum of the agent's rewards.
 - ``legit_approval_rate``: captured legitimate transactions / legitimate
@@ -232,12 +233,13 @@ class _EpisodeTotals:
     def add(self, rewards: dict[str, np.ndarray], infos: dict[str, Any]) -> None:
         metrics, pnl = infos["metrics"], infos["pnl"]
         fraud = np.asarray(metrics["is_fraud"], dtype=bool)
+        present = np.asarray(metrics["payment_present"], dtype=bool)  # idle checkout slots carry no payment
         captured = np.asarray(metrics["captured"], dtype=bool)
         challenged = np.asarray(metrics["challenged"], dtype=bool)
         self.router_return += rewards[ROUTER]
         self.fraudster_return += rewards[FRAUDSTER]
-        self.transactions += 1.0
-        self.legit += ~fraud
+        self.transactions += present
+        self.legit += present & ~fraud
         self.legit_captured += captured & ~fraud
         self.captured += captured
         self.routed += metrics["routed"]

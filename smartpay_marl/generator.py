@@ -1,6 +1,9 @@
 """Seeded, vectorised transaction stream and the randomness of every step, drawn ahead in chunks.
 
-The generator produces ``steps x num_envs`` transactions at a time: a customer
+The generator produces ``steps x num_envs`` checkout slots at a time. In a
+share ``customer_arrival_rate`` of them a customer pays; the others are idle
+slots, which only the fraud ring's attempts can fill. Every slot carries a
+customer profile (the card a ring attempt would use): a customer
 population with segments (new / existing / premium, 30/55/15%), card BIN
 categories, merchant categories with log-normal spend, known devices and home
 regions, the card's recent velocity, a diurnal cycle, and organic fraud drawn
@@ -107,6 +110,7 @@ def generate_chunk(
     tenure = low + (high - low) * rng.random(shape)
     risk_noise = rules.RISK_NOISE_STD * rng.standard_normal(shape)
 
+    present = rng.random(shape) < config.customer_arrival_rate
     hours = (start_hour[None, :] + (first_step + np.arange(steps))[:, None] // config.steps_per_hour) % 24
     fraud_rate = config.background_fraud_rate * np.where(hours < 6, NIGHT_FRAUD_FACTOR, 1.0)
     is_fraud = rng.random(shape) < fraud_rate
@@ -124,8 +128,9 @@ def generate_chunk(
     rows[..., rules.C_FRAUD] = is_fraud
     rows[..., rules.C_TEMPLATE] = template
     rows[..., rules.C_PASS3DS] = 1.0 - np.asarray(config.threeds_abandon)[segment]
-    rows[..., rules.C_ISSUER] = 1.0
+    rows[..., rules.C_ISSUER] = 1.0 - config.legit_issuer_decline
     rows[..., rules.C_LOGIT_REST] = risk_noise
+    rows[..., rules.C_PRESENT] = present
     tx = np.zeros(shape + (TX_DIM,), dtype=np.float32)
     rules.build_transactions(tx, rows, fraud_uniforms, flags, tenure, segment, merchant, card_bin, MERCHANT_RISK)
 

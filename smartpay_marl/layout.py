@@ -57,6 +57,7 @@ class Slot:
 #: Transaction features, in the order the generator writes them. The ring's
 #: attempts overwrite the amount, risk, velocity, international, new-device and
 #: geo-mismatch slots; the rest belong to the cardholder whose card is used.
+#: In an idle step (no customer and no attempt) every transaction slot is 0.
 TRANSACTION_SLOTS = (
     Slot("amount", 1, 0.0, 1.5, "log1p(amount in $) / 8"),
     Slot("risk_score", 1, 0.0, 1.0, "upstream fraud model score: informative, imperfect, maskable"),
@@ -68,6 +69,7 @@ TRANSACTION_SLOTS = (
     Slot("segment", NUM_SEGMENTS, 0.0, 1.0, "one-hot customer segment: new, existing, premium"),
     Slot("merchant", NUM_MERCHANTS, 0.0, 1.0, "one-hot merchant category: " + ", ".join(MERCHANT_CATEGORIES)),
     Slot("bin", NUM_BINS, 0.0, 1.0, "one-hot card BIN category"),
+    Slot("payment", 1, 0.0, 1.0, "1 if a payment is pending; 0 in an idle slot (all transaction slots 0)"),
 )
 
 ROUTER_CONTEXT_SLOTS = (
@@ -132,6 +134,7 @@ FRAUDSTER_OBS_DIM = sum(s.size for s in FRAUDSTER_SLOTS)
 
 #: Column index of each single-element transaction slot, for the hot path.
 TX_AMOUNT, TX_RISK, TX_VELOCITY, TX_INTERNATIONAL, TX_NEW_DEVICE, TX_GEO, TX_TENURE = range(7)
+TX_PAYMENT = TX_DIM - 1
 
 
 def slots_markdown(slots: tuple[Slot, ...]) -> str:

@@ -85,7 +85,7 @@ EMA_CHARGEBACK = 0.05
 HEAT_ISSUER_DECLINE = 0.4
 VALIDATED_DECLINE_CUT = 0.7
 MAX_VALIDATED_CARDS = 10.0
-INTENSITY_VELOCITY = 10.0
+INTENSITY_VELOCITY = 25.0  # card velocity added per unit of traffic share: volume is loud
 CARD_TEST_COST_SHARE = 0.1
 # SmartPayEnv's graders: routing sigmoid(1.2 (2E - 1) - 0.15 cost - 0.4 retries + 0.8 quality)
 # and the graded reward's blend of routing, fraud (MCC) and retention scores.
@@ -93,12 +93,13 @@ GRADE_OUTCOME, GRADE_COST, GRADE_RETRY, GRADE_QUALITY = 1.2, 0.15, 0.4, 0.8
 GRADED_ROUTE, GRADED_FRAUD, GRADED_RETENTION = 0.4, 0.4, 0.2
 
 # ----------------------------------------------------------------------------- packed layouts
-# Pending transaction, (N, 8).
-P_AMOUNT, P_SEGMENT, P_BIN, P_FRAUD, P_RING, P_TEMPLATE, P_PASS3DS, P_ISSUER = range(8)
-P_DIM = 8
-# Chunk row data, (steps, N, 9): the generator's per-transaction scalars.
-C_AMOUNT, C_VELOCITY, C_SEGMENT, C_BIN, C_FRAUD, C_TEMPLATE, C_PASS3DS, C_ISSUER, C_LOGIT_REST = range(9)
-C_DIM = 9
+# Pending transaction, (N, 9); P_PRESENT is 0 in an idle step.
+P_AMOUNT, P_SEGMENT, P_BIN, P_FRAUD, P_RING, P_TEMPLATE, P_PASS3DS, P_ISSUER, P_PRESENT = range(9)
+P_DIM = 9
+# Chunk row data, (steps, N, 10): the generator's per-slot scalars. Every row holds a customer
+# profile (the card a ring attempt would use); C_PRESENT says whether that customer pays now.
+C_AMOUNT, C_VELOCITY, C_SEGMENT, C_BIN, C_FRAUD, C_TEMPLATE, C_PASS3DS, C_ISSUER, C_LOGIT_REST, C_PRESENT = range(10)
+C_DIM = 10
 # Per-environment state, (N, 28).
 (
     S_FAIL_STREAK, S_LAST_CAPTURED, S_FAILURE_EMA, S_CHARGEBACK_EMA,
@@ -117,9 +118,9 @@ E_DIM = 6
 (
     K_MARGIN, K_DISPUTE_FEE, K_REVIEW_COST, K_THREEDS_COST, K_CB_LOW, K_CB_HIGH, K_REVIEW_LOW, K_REVIEW_HIGH,
     K_CHURN, K_INSTABILITY, K_OUTAGE, K_BURST_LENGTH, K_ATTEMPT_COST, K_STEALTH_COST, K_CASHOUT,
-    K_HEAT_DECAY, K_HEAT_ATTEMPT, K_HEAT_CAUGHT, K_SCALE, K_MODE, K_MAX_CYCLES,
-) = range(21)  # fmt: skip
-K_DIM = 21
+    K_HEAT_DECAY, K_HEAT_ATTEMPT, K_HEAT_CAUGHT, K_SCALE, K_MODE, K_MAX_CYCLES, K_IDLE_SHARE,
+) = range(22)  # fmt: skip
+K_DIM = 22
 MODE_ZERO_SUM, MODE_PROFIT, MODE_GRADED = 0.0, 1.0, 2.0
 # Per-gateway and per-segment tables, (4, 3): base success, fee %, fixed fee, customer value by segment.
 T_BASE, T_FEE_PCT, T_FEE_FIXED, T_CUSTOMER_VALUE = range(4)
@@ -127,9 +128,9 @@ T_BASE, T_FEE_PCT, T_FEE_FIXED, T_CUSTOMER_VALUE = range(4)
 (
     U_FIRST, U_RETRY, U_3DS, U_CHARGEBACK_DELAY, U_REVIEW_DELAY, U_ATTACK, U_BURST, U_MIXED,
     U_FLAG, _U1, _U2, _U3, U_OUTAGE, U_DEGRADE, _U5, _U6, U_COUNTDOWN, _U8, _U9,
-    U_FACTOR, _U11, _U12, U_OUTAGE_GATEWAY, _U14, _U15, U_NOISE, _U17, _U18,
-) = range(28)  # fmt: skip
-U_DIM = 28
+    U_FACTOR, _U11, _U12, U_OUTAGE_GATEWAY, _U14, _U15, U_NOISE, _U17, _U18, U_ISSUER,
+) = range(29)  # fmt: skip
+U_DIM = 29
 
 PNL_TERMS = (
     "sales_margin",  # + margin on captured sales (legitimate or not)
@@ -144,16 +145,17 @@ PNL_TERMS = (
 METRIC_NAMES = (
     "is_fraud", "is_ring_attempt", "amount", "routed", "captured", "blocked", "challenged", "reviewed",
     "retried", "fraud_captured", "fraud_stopped", "legit_failed", "chargebacks_matured",
-    "route_score", "fraud_score", "retention_score", "ring_value", "ring_cost",
+    "route_score", "fraud_score", "retention_score", "ring_value", "ring_cost", "payment_present",
 )  # fmt: skip
 (
     M_IS_FRAUD, M_IS_RING, M_AMOUNT, M_ROUTED, M_CAPTURED, M_BLOCKED, M_CHALLENGED, M_REVIEWED,
     M_RETRIED, M_FRAUD_CAPTURED, M_FRAUD_STOPPED, M_LEGIT_FAILED, M_CHARGEBACKS,
-    M_ROUTE_SCORE, M_FRAUD_SCORE, M_RETENTION, M_RING_VALUE, M_RING_COST,
-) = range(18)  # fmt: skip
+    M_ROUTE_SCORE, M_FRAUD_SCORE, M_RETENTION, M_RING_VALUE, M_RING_COST, M_PRESENT,
+) = range(19)  # fmt: skip
 
 # Observation offsets (checked against layout.py by the tests).
-TX_DIM = 26
+TX_DIM = 27
+TX_PAYMENT = 26
 OBS_HOUR = TX_DIM
 OBS_HEALTH = TX_DIM + 2
 OBS_HISTORY = OBS_HEALTH + 9
@@ -215,7 +217,9 @@ def build_transactions(tx, rows, fraud_uniforms, flags, tenure, segment, merchan
     """Fill the chunk's features and apply organic fraud, in place.
 
     ``rows[..., C_FRAUD]`` marks organic fraud and ``rows[..., C_TEMPLATE]`` its
-    template (drawn by the generator); legitimate rows keep their template at -1.
+    template (drawn by the generator); only rows whose customer pays
+    (``C_PRESENT``) can be organic fraud, and legitimate rows keep their template
+    at -1. Rows of idle slots keep the customer's profile for a ring attempt.
     """
     steps, n = rows.shape[0], rows.shape[1]
     for s in range(steps):
@@ -224,6 +228,8 @@ def build_transactions(tx, rows, fraud_uniforms, flags, tenure, segment, merchan
             amount, velocity = r[C_AMOUNT], r[C_VELOCITY]
             international, new_device, geo_mismatch = flags[s, i, 0], flags[s, i, 1], flags[s, i, 2]
             hidden = 0.0
+            if r[C_PRESENT] < 0.5:
+                r[C_FRAUD] = 0.0
             if r[C_FRAUD] > 0.5:
                 fu = fraud_uniforms[s, i]
                 amount, velocity, international, new_device, geo_mismatch, hidden, pass3 = fraud_attempt(
@@ -241,6 +247,7 @@ def build_transactions(tx, rows, fraud_uniforms, flags, tenure, segment, merchan
             t[7 + segment[s, i]] = 1.0
             t[10 + merchant[s, i]] = 1.0
             t[16 + card_bin[s, i]] = 1.0
+            t[TX_PAYMENT] = r[C_PRESENT]
 
 
 # ----------------------------------------------------------------------------- gateways
@@ -305,14 +312,16 @@ def _load_transaction(i, pending, tx, hour, state, next_tx, next_row, next_hour,
 
     Returns the ring's attempt cost in dollars (profit mode).
     """
-    for c in range(TX_DIM):
-        tx[c] = next_tx[c]
-    hour[0], hour[1] = next_hour[0], next_hour[1]
     r = next_row
+    present = r[C_PRESENT] > 0.5
+    for c in range(TX_DIM):
+        tx[c] = next_tx[c] if present else 0.0
+    hour[0], hour[1] = next_hour[0], next_hour[1]
     pending[P_AMOUNT], pending[P_SEGMENT], pending[P_BIN] = r[C_AMOUNT], r[C_SEGMENT], r[C_BIN]
     pending[P_FRAUD], pending[P_TEMPLATE] = r[C_FRAUD], r[C_TEMPLATE]
     pending[P_PASS3DS], pending[P_ISSUER] = r[C_PASS3DS], r[C_ISSUER]
     pending[P_RING] = 0.0
+    pending[P_PRESENT] = r[C_PRESENT]
     state[S_ATTEMPTED] = 0.0
     if not attack_allowed:
         return 0.0
@@ -325,9 +334,12 @@ def _load_transaction(i, pending, tx, hour, state, next_tx, next_row, next_hour,
     if state[S_BURST_LEFT] <= 0 and next_u[U_BURST] < burst_chance:
         state[S_BURST_LEFT] = burst_length
     in_burst = state[S_BURST_LEFT] > 0
-    attack = in_burst or next_u[U_ATTACK] < intensity
+    # Attempts only fill idle checkout slots; a burst's attempts take the next idle slots.
+    idle = not present
+    attack = idle and (in_burst or next_u[U_ATTACK] * params[K_IDLE_SHARE] < intensity)
     burst_position = burst_length - state[S_BURST_LEFT] + 1.0 if in_burst else 0.0
-    state[S_BURST_LEFT] = max(state[S_BURST_LEFT] - 1.0, 0.0)
+    if attack and in_burst:
+        state[S_BURST_LEFT] -= 1.0
     if strategy == 0:
         template = _MIXED[int(next_u[U_MIXED] * _MIXED.shape[0])]
     else:
@@ -346,7 +358,11 @@ def _load_transaction(i, pending, tx, hour, state, next_tx, next_row, next_hour,
         state[S_VALIDATED] -= 1.0
     logit = r[C_LOGIT_REST] + hidden + RISK_HEAT * heat
     logit += visible_logit(amount, velocity, international, new_device, geo_mismatch)
+    for c in range(TX_DIM):
+        tx[c] = next_tx[c]  # the stolen card's profile: segment, merchant, BIN, tenure
     _write_features(tx, amount, logit, velocity, international, new_device, geo_mismatch)
+    tx[TX_PAYMENT] = 1.0
+    pending[P_PRESENT] = 1.0
     decline = ISSUER_FRAUD_DECLINE * (1.0 - VALIDATED_DECLINE_CUT * use_validated) + HEAT_ISSUER_DECLINE * heat
     pending[P_AMOUNT], pending[P_FRAUD], pending[P_RING] = amount, 1.0, 1.0
     pending[P_TEMPLATE], pending[P_PASS3DS], pending[P_ISSUER] = template, pass3, 1.0 - min(decline, 1.0)
@@ -441,20 +457,25 @@ def step_all(
         gateway, decision, retry = router_actions[i, 0], router_actions[i, 1], router_actions[i, 2]
         amount = p[P_AMOUNT]
         segment, card_bin, template = int(p[P_SEGMENT]), int(p[P_BIN]), int(p[P_TEMPLATE])
-        fraud, ring = p[P_FRAUD] > 0.5, p[P_RING] > 0.5
-        legit = not fraud
-        allow, block, threeds, review = decision == 0, decision == 1, decision == 2, decision == 3
+        present = p[P_PRESENT] > 0.5  # an idle slot: nothing to decide, the action has no effect
+        fraud, ring = present and p[P_FRAUD] > 0.5, p[P_RING] > 0.5
+        legit = present and not fraud
+        allow, block = present and decision == 0, present and decision == 1
+        threeds, review = present and decision == 2, present and decision == 3
         routed = allow or threeds
 
         # ---- 1. resolve the router's decision
+        # The issuer decides once per payment (fraud screens, insufficient funds): failing over
+        # to another gateway recovers technical gateway failures, never an issuer decline.
         second = (gateway + 1) % 3
-        p_first = gw[gateway, G_RATE] * BIN_AFFINITY[gateway, card_bin] * p[P_ISSUER]
-        p_second = gw[second, G_RATE] * BIN_AFFINITY[second, card_bin] * p[P_ISSUER]
+        p_first = gw[gateway, G_RATE] * BIN_AFFINITY[gateway, card_bin]
+        p_second = gw[second, G_RATE] * BIN_AFFINITY[second, card_bin]
+        issuer_ok = u[U_ISSUER] < p[P_ISSUER]
         passed_3ds = u[U_3DS] < p[P_PASS3DS]
         attempt1 = routed and (allow or passed_3ds)
-        captured1 = attempt1 and u[U_FIRST] < p_first
+        captured1 = attempt1 and issuer_ok and u[U_FIRST] < p_first
         attempt2 = attempt1 and (not captured1) and retry == 1
-        captured2 = attempt2 and u[U_RETRY] < p_second
+        captured2 = attempt2 and issuer_ok and u[U_RETRY] < p_second
         captured = captured1 or captured2
         final_gateway = second if captured2 else gateway
         fees = fee_fixed[gateway] * attempt1 + fee_fixed[second] * attempt2
@@ -491,7 +512,7 @@ def step_all(
             else:
                 cal[slot, E_REVIEW_LEGIT] += 1.0
                 cal[slot, E_REVIEW_FEES] += fee_fixed[gateway]
-                if u[U_FIRST] < p_first:
+                if issuer_ok and u[U_FIRST] < p_first:
                     cal[slot, E_REVIEW_MARGIN] += margin_rate * amount
                     cal[slot, E_REVIEW_FEES] += fee_pct[gateway] * amount
 
@@ -532,7 +553,9 @@ def step_all(
             s[S_ROUTE_SUM] += route_step
             s[S_ROUTE_COUNT] += 1.0
         flagged = not allow
-        if flagged and fraud:
+        if not present:
+            pass
+        elif flagged and fraud:
             s[S_TP] += 1.0
         elif flagged:
             s[S_FP] += 1.0
@@ -587,6 +610,7 @@ def step_all(
         m[M_LEGIT_FAILED], m[M_CHARGEBACKS] = legit_failed, due[E_CB_COUNT]
         m[M_ROUTE_SCORE], m[M_FRAUD_SCORE], m[M_RETENTION] = route_score, fraud_score, retention
         m[M_RING_VALUE] = ring_value
+        m[M_PRESENT] = present
 
         # ---- 3. gateways move; 4. the ring prepares the next transaction
         _advance_gateways(gw, u, base, params[K_INSTABILITY], params[K_OUTAGE])

@@ -167,6 +167,7 @@ class Simulator:
         params[rules.K_SCALE] = config.reward_scale
         params[rules.K_MODE] = _MODES[config.reward_mode]
         params[rules.K_MAX_CYCLES] = config.max_cycles
+        params[rules.K_IDLE_SHARE] = 1.0 - config.customer_arrival_rate
         return params
 
     _STATE_ARRAYS = ("pending", "tx", "hour", "state", "gateways", "history", "calendar", "start_hour")

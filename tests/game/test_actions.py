@@ -5,7 +5,7 @@ import pytest
 
 import smartpay_marl
 from smartpay_marl import FraudsterAction, RouterAction
-from smartpay_marl.layout import FRAUDSTER, ROUTER
+from smartpay_marl.layout import FRAUDSTER, ROUTER, ROUTER_OBS_DIM
 
 GOOD = {ROUTER: np.array([0, 0, 0]), FRAUDSTER: np.array([0, 0, 0, 0])}
 
@@ -60,7 +60,7 @@ def test_typed_actions_round_trip_and_validate():
     env = smartpay_marl.parallel_env()
     env.reset(seed=0)
     obs, *_ = env.step({ROUTER: action, FRAUDSTER: ring})
-    assert obs[ROUTER].shape == (46,)
+    assert obs[ROUTER].shape == (ROUTER_OBS_DIM,)
 
 
 def test_step_before_reset_and_after_end_is_a_clear_error():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import smartpay_marl
+from smartpay_marl import layout
 from smartpay_marl.layout import ALLOW, BLOCK, FRAUDSTER, FRAUDSTER_OBS, REVIEW, ROUTER, ROUTER_OBS, THREEDS
 
 N = 256
@@ -26,16 +27,32 @@ def play(decision=ALLOW, fraudster=(0, 0, 0, 0), steps=200, seed=0, num_envs=N, 
     return stack(metrics), stack(pnl), np.array(router_obs), np.array(ring_obs)
 
 
+def test_ring_attempts_fill_idle_slots_and_never_displace_customers():
+    """The customers an episode brings are the same whatever the ring does: attacks add traffic."""
+    quiet, _, _, _ = play(fraudster=(0, 0, 0, 0), steps=100, num_envs=64)
+    busy, _, busy_obs, _ = play(fraudster=(4, 3, 3, 0), steps=100, num_envs=64)
+    customers = quiet["payment_present"].astype(bool)
+    ring = busy["is_ring_attempt"].astype(bool)
+    assert not (ring & customers).any()
+    np.testing.assert_array_equal(busy["amount"][customers], quiet["amount"][customers])
+    assert (busy["payment_present"].astype(bool) == (customers | ring)).all()
+    idle = ~(customers | ring)
+    assert idle.any() and (busy_obs[:-1][idle][:, : layout.TX_DIM] == 0).all(), "an idle slot shows no transaction"
+
+
 def test_blocking_declines_and_the_episode_goes_on():
     metrics, pnl, _, _ = play(decision=BLOCK, steps=120)
-    assert metrics["blocked"].all() and not metrics["captured"].any()
+    present = metrics["payment_present"].astype(bool)
+    assert metrics["blocked"][present].all() and not metrics["captured"].any()
     assert metrics["blocked"].shape[0] == 120
     assert (pnl["churn_costs"] < 0).any(), "false blocks of customers must cost customer value"
 
 
 def test_manual_review_costs_money_and_resolves_later():
     metrics, pnl, obs, _ = play(decision=REVIEW, steps=60)
-    np.testing.assert_allclose(pnl["review_costs"], -5.0)
+    present = metrics["payment_present"].astype(bool)
+    np.testing.assert_allclose(pnl["review_costs"][present], -5.0)
+    assert (pnl["review_costs"][~present] == 0).all(), "an idle slot costs nothing"
     assert (pnl["sales_margin"][:9] == 0).all(), "no review resolves before its 10-step minimum delay"
     assert (pnl["sales_margin"][10:] > 0).any()
     assert (obs[11:, :, ROUTER_OBS["reviews_legit_now"].start] > 0).any(), "resolutions are reported back"
@@ -56,7 +73,7 @@ def test_three_ds_shifts_liability_and_costs_abandonment():
     metrics, pnl, _, _ = play(decision=THREEDS, fraudster=(4, 0, 0, 1), steps=100)
     assert metrics["fraud_captured"].any(), "some fraudsters pass 3DS"
     assert (pnl["chargeback_losses"] == 0).all(), "authenticated fraud is the issuer's loss"
-    np.testing.assert_allclose(pnl["threeds_costs"], -0.10)
+    np.testing.assert_allclose(pnl["threeds_costs"][metrics["payment_present"].astype(bool)], -0.10)
     assert (pnl["abandonment_costs"] < 0).any()
 
 
@@ -65,7 +82,9 @@ def test_there_is_fraud_by_default_and_difficulty_raises_it():
     for difficulty in ("easy", "medium", "hard"):
         metrics, _, _, _ = play(steps=100, difficulty=difficulty)
         assert not metrics["is_ring_attempt"].any(), "a neutral ring makes no attempts"
-        rates[difficulty] = metrics["is_fraud"].mean()
+        present = metrics["payment_present"].astype(bool)
+        assert abs(present.mean() - 0.8) < 0.01, "customers pay in 80% of steps"
+        rates[difficulty] = metrics["is_fraud"][present].mean()
         base = smartpay_marl.GameConfig(difficulty=difficulty).background_fraud_rate
         assert base <= rates[difficulty] <= 2 * base  # night hours double the organic rate
     assert rates["easy"] < rates["medium"] < rates["hard"]
