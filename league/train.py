@@ -26,6 +26,9 @@ from league.runtime import STATE_FILE, LeagueRuntime, calibrated_win_definition
 from league.state import LeagueState
 from league.train_config import TrainConfig, load_train_config, make_train_config
 
+#: How long an iteration waits for crashed env runners to be restarted before giving up.
+RESTART_WAIT_S = 300.0
+
 PROGRESS_FIELDS = (
     "iteration",
     "env_steps",
@@ -139,12 +142,24 @@ def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, 
     runtime.prepare_iteration(algorithm)
     began = time.perf_counter()
     result = algorithm.train()
-    seconds = time.perf_counter() - began
+    waited = 0.0
+    while _count((result.get("env_runners") or {}).get("num_env_steps_sampled")) == 0 and config.resources.num_env_runners:
+        # Every env runner is down (crashed, being restarted by Ray): an iteration without samples
+        # trains nothing, so it does not count; wait for the restart and try again.
+        if waited >= RESTART_WAIT_S:
+            raise RuntimeError(f"no env runner sampled for {RESTART_WAIT_S:.0f} s; is the Ray cluster healthy?")
+        time.sleep(2.0)
+        waited += 2.0
+        result = algorithm.train()
+    seconds = time.perf_counter() - began - waited
     state.iteration += 1
     recorded = runtime.record_results(result)
     taken = runtime.take_snapshots(algorithm)
-    steps = int(result.get("num_env_steps_sampled_lifetime", 0) or result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
-    sampled = int(result.get("env_runners", {}).get("num_env_steps_sampled", 0) or 0)
+    runners = result.get("env_runners", {}) or {}
+    sampled = _count(runners.get("num_env_steps_sampled"))
+    # Our own running total: RLlib's lifetime counter restarts when a crashed env runner is replaced.
+    previous = next((e["env_steps"] for e in reversed(state.history) if e.get("event") == "iteration"), 0)
+    steps = max(previous + sampled, _count(result.get("num_env_steps_sampled_lifetime")))
     sample_seconds = _sample_seconds(result)
     row: dict[str, Any] = {
         "iteration": state.iteration,
@@ -187,6 +202,15 @@ def evaluate_mains(runtime: LeagueRuntime, algorithm) -> dict[str, float]:
             returns.append(stats.router_return.mean if role == "router" else stats.fraudster_return.mean)
         scores[f"{main}_vs_scripted"] = round(float(np.mean(returns)), 4)
     return scores
+
+
+def _count(value) -> int:
+    """An RLlib counter as an int; 0 when missing or NaN (e.g. the iteration an env runner crashed)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0
+    return int(number) if np.isfinite(number) else 0
 
 
 def _sample_seconds(result: dict) -> float:

@@ -93,7 +93,7 @@ class StepView(BaseModel):
     step: int
     max_cycles: int
     hour: int
-    transaction: TransactionView
+    transaction: TransactionView | None = Field(description="the pending payment; None in an idle checkout slot")
     gateways: list[GatewayView]
     last_router_action: RouterAction | None = None
     last_fraudster_action: FraudsterAction | None = None
@@ -121,7 +121,7 @@ class StepView(BaseModel):
             )
             for rate, d, r in zip(rates, degraded, recovering)
         ]
-        transaction = TransactionView(
+        transaction = None if one("payment") < 0.5 else TransactionView(
             amount=round(math.expm1(one("amount") * 8.0), 2),
             risk_score=round(one("risk_score"), 4),
             card_velocity=round(one("velocity") * 10.0, 2),
@@ -140,11 +140,17 @@ class StepView(BaseModel):
     def to_text(self) -> str:
         """A compact multi-line rendering for terminals and prompts."""
         t = self.transaction
-        flags = [name for name, on in (("intl", t.international), ("new-device", t.new_device), ("geo", t.geo_mismatch)) if on]
+        if t is None:
+            pending = "  next: idle checkout slot (no payment; any action is a no-op)"
+        else:
+            flags = [n for n, on in (("intl", t.international), ("new-device", t.new_device), ("geo", t.geo_mismatch)) if on]
+            pending = (
+                f"  next: ${t.amount:,.2f} {t.merchant} | {t.segment} customer, BIN {t.bin_category}, tenure {t.tenure:.2f}"
+                f" | risk {t.risk_score:.3f}, velocity {t.card_velocity:.1f}" + (f", {' '.join(flags)}" if flags else "")
+            )
         lines = [
             f"step {self.step}/{self.max_cycles}  hour {self.hour:02d}:00  episode profit ${self.episode_profit:,.2f}",
-            f"  next: ${t.amount:,.2f} {t.merchant} | {t.segment} customer, BIN {t.bin_category}, tenure {t.tenure:.2f}"
-            f" | risk {t.risk_score:.3f}, velocity {t.card_velocity:.1f}" + (f", {' '.join(flags)}" if flags else ""),
+            pending,
             "  gateways (lagged): "
             + "  ".join(f"g{k} {g.success_rate:.3f} {g.status}" for k, g in enumerate(self.gateways)),
         ]
@@ -159,6 +165,7 @@ class StepView(BaseModel):
             )
         if self.last_outcome:
             lines.append("  outcome: " + ", ".join(f"{k}={v:g}" for k, v in self.last_outcome.items()))
-        if self.pnl:
-            lines.append("  P&L $: " + ", ".join(f"{k} {v:+.2f}" for k, v in self.pnl.items() if v != 0.0))
+        booked = [f"{k} {v:+.2f}" for k, v in self.pnl.items() if v != 0.0]
+        if booked:
+            lines.append("  P&L $: " + ", ".join(booked))
         return "\n".join(lines)

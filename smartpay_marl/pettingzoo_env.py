@@ -8,14 +8,18 @@
 | Parallel API | yes: both agents act every step |
 | Router action | `MultiDiscrete([3, 4, 2])`: gateway, decision (allow, block, 3ds, review), failover |
 | Fraudster action | `MultiDiscrete([5, 4, 4, 5])`: intensity, stealth, burst, strategy (default levels) |
-| Router observation | `Box(46,)` float32: the transaction, lagged gateway health, its recent outcomes |
+| Router observation | `Box(47,)` float32: the transaction, lagged gateway health, its recent outcomes |
 | Fraudster observation | `Box(13,)` float32: outcomes of its own attempts, hour, progress |
-| State | `Box(66,)` float32: both observations and the hidden truth |
-| Episode | `max_cycles` transactions (default 200), then both agents terminate |
+| State | `Box(67,)` float32: both observations and the hidden truth |
+| Episode | `max_cycles` steps (checkout slots, default 200), then both agents terminate |
 
 ## Description
 
-Each step is one card-not-present payment. The router sees it (amount,
+Each step is one checkout slot. In 80% of slots (`customer_arrival_rate`) a
+customer pays; the fraud ring's attempts can only fill the idle slots, so its
+attacks add traffic and never displace a customer. An idle slot shows the
+router an empty transaction (`payment` = 0) and its action has no effect.
+For a payment, the router sees it (amount,
 upstream risk score, card velocity, device and location flags, customer
 segment, merchant, BIN) with the gateways' health as it was `health_lag`
 steps ago, and chooses a gateway, a decision (allow, block, 3-D Secure
@@ -184,7 +188,8 @@ class SmartPayParallelEnv(ParallelEnv):
             extra["last_fraudster_action"] = FraudsterAction.from_array(last["fraudster_action"])
             metrics = last["metrics"]
             extra["last_outcome"] = {
-                key: metrics[key] for key in ("is_fraud", "captured", "blocked", "challenged", "reviewed", "retried")
+                key: metrics[key]
+                for key in ("payment_present", "is_fraud", "captured", "blocked", "challenged", "reviewed", "retried")
             }
             extra["pnl"] = {key: round(value, 2) for key, value in last["pnl"].items()}
         return StepView.from_observation(

@@ -1,0 +1,122 @@
+"""Resilience of league training: SIGKILL then --resume, a crashing env runner, a two-node Ray cluster."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from league.state import LeagueState
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+ROOT = Path(__file__).parents[2]
+
+
+def smoke_config(tmp_path: Path, **overrides) -> Path:
+    config = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    for dotted, value in overrides.items():
+        target = config
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[leaf] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def train_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "smartpay_marl.cli", "train", "--quiet", *args]
+
+
+def test_resume_after_sigkill_loses_nothing(tmp_path):
+    config = smoke_config(tmp_path, iterations=40, checkpoint_every=2, eval_every=0)
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(train_command("--config", str(config), "--output", str(run_dir)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    latest = run_dir / "checkpoints" / "latest"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (latest.exists() and latest.read_text().strip() >= "iter_00004"):
+        time.sleep(0.5)
+    assert latest.exists(), "the run never wrote a checkpoint"
+    time.sleep(1.5)  # kill it mid-way between checkpoints
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    checkpoint = run_dir / "checkpoints" / latest.read_text().strip()
+    at_checkpoint = LeagueState.load(checkpoint / "league_state.json")
+    assert 4 <= at_checkpoint.iteration < 40
+    target = at_checkpoint.iteration + 2
+    subprocess.run(train_command("--resume", str(run_dir), "--iterations", str(target)), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+
+    final = LeagueState.load(run_dir / "league_state.json")
+    assert final.iteration == target
+    names = {p.name for p in final.players}
+    assert {p.name for p in at_checkpoint.players} <= names, "a snapshot was lost"
+    for role in ("router", "fraudster"):
+        assert [p.created_iteration for p in final.snapshots(role)] == list(range(1, target + 1))
+        for snapshot in final.snapshots(role):
+            assert (run_dir / snapshot.checkpoint_path / "module_state.pkl").is_file()
+    for router, opponents in at_checkpoint.payoff.stats.items():
+        for fraudster, record in opponents.items():
+            assert final.payoff.games(router, fraudster) >= record.games, "a statistic was lost"
+    with (run_dir / "progress.csv").open() as handle:
+        iterations = [int(line.split(",")[0]) for line in handle.readlines()[1:]]
+    assert iterations == list(range(1, target + 1)), "progress rows must not repeat after a resume"
+
+
+def test_training_survives_a_crashing_env_runner(tmp_path):
+    import ray
+
+    from league.runtime import LeagueRuntime
+    from league.train import run_iteration
+    from league.train_config import load_train_config
+
+    config = load_train_config(smoke_config(tmp_path, **{"resources.num_env_runners": 1}))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        runtime = LeagueRuntime(config, tmp_path / "run", LeagueState.new(config.league))
+        runtime.write_run_files()
+        algorithm = runtime.algorithm_config().build_algo()
+        run_iteration(runtime, algorithm, 0.0)
+        # Crash the env runner's process; the fault-tolerant group takes it out of service.
+        algorithm.env_runner_group.foreach_env_runner(lambda runner: os._exit(1), local_env_runner=False)
+        assert algorithm.env_runner_group.num_healthy_remote_workers() == 0
+        before = algorithm.learner_group.get_weights(module_ids=["router_main"])["router_main"]
+        for _ in range(2):
+            row = run_iteration(runtime, algorithm, 0.0)
+        after = algorithm.learner_group.get_weights(module_ids=["router_main"])["router_main"]
+        assert row["iteration"] == 3 and row["steps_per_s"] > 0
+        assert any((before[k] != after[k]).any() for k in before), "training went on after the crash"
+        assert algorithm.env_runner_group.num_healthy_remote_workers() == 1, "the env runner was restarted"
+        algorithm.stop()
+    finally:
+        ray.shutdown()
+
+
+def test_training_on_a_two_node_cluster(tmp_path):
+    port = "6391"
+    start = ["ray", "start", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    try:
+        subprocess.run([*start, "--head", f"--port={port}", "--include-dashboard=false"], check=True, env=env,
+                       capture_output=True, timeout=120)
+        subprocess.run([*start, f"--address=127.0.0.1:{port}"], check=True, env=env, capture_output=True, timeout=120)
+        config = smoke_config(tmp_path, iterations=2, eval_every=0, **{"resources.num_env_runners": 2})
+        done = subprocess.run(
+            [sys.executable, "-m", "smartpay_marl.cli", "train", "--config", str(config), "--output",
+             str(tmp_path / "run"), "--address", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "env runners: 2 on 2 node(s)" in done.stdout
+        state = json.loads((tmp_path / "run" / "league_state.json").read_text())
+        assert state["iteration"] == 2
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
