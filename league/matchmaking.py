@@ -8,9 +8,9 @@ Regimes (the opponent is always a player of the learner's opposite role):
   snapshots plus its main player.
 - ``pfsp``: the full AlphaStar-style league:
 
-  - main players sample the other side's snapshots plus its main player with the
-    PFSP weighting of their role (``league.pfsp``), using their win rates from the
-    payoff table;
+  - main players sample the other side's snapshots, its main player and the
+    league's scripted baselines of that side with the PFSP weighting of their
+    role (``league.pfsp``), using their win rates from the payoff table;
   - main exploiters always face the other side's main player;
   - league exploiters sample the whole other side (every player of that role:
     main, exploiters, snapshots and scripted baselines) with PFSP.
@@ -116,7 +116,9 @@ class Matchmaker:
             return main
         if learner.kind is PlayerKind.LEAGUE_EXPLOITER:
             return other
-        return snapshots_and_main
+        # The full league: the other side's snapshots, its main, and any scripted baselines in the
+        # league (fixed opponents keep the learners honest against known attacks and defences).
+        return [p for p in other if p.kind in (PlayerKind.HISTORICAL, PlayerKind.MAIN, PlayerKind.SCRIPTED)]
 
     def opponent_probabilities(self, learner: Player) -> dict[str, float]:
         """Probability of each candidate opponent (by name) being chosen for ``learner``."""

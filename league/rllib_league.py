@@ -24,9 +24,7 @@ on the new API stack:
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
@@ -124,9 +122,3 @@ def module_for_player(player: Player, slots_by_snapshot: dict[str, str]) -> str 
     if player.kind is PlayerKind.HISTORICAL:
         return slots_by_snapshot.get(player.name)
     return player.name
-
-
-def timed(function, *args, **kwargs) -> tuple[Any, float]:
-    start = time.perf_counter()
-    value = function(*args, **kwargs)
-    return value, time.perf_counter() - start

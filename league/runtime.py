@@ -31,7 +31,7 @@ import yaml
 
 from agents.learned import ModulePolicy
 from agents.rllib_modules import learner_module_spec, scripted_module_spec
-from league.matchmaking import Matchmaker, Regime
+from league.matchmaking import Matchmaker
 from league.players import Player, PlayerKind, Role, parse_scripted_name
 from league.rllib_league import (
     ENV_SECONDS_KEY,
@@ -358,7 +358,3 @@ def versions() -> dict[str, str]:
         "numba": numba.__version__,
         "platform": platform.platform(),
     }
-
-
-def regime_needs_snapshots(regime: Regime) -> bool:
-    return regime in (Regime.FICTITIOUS, Regime.PFSP)

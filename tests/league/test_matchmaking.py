@@ -53,7 +53,7 @@ def legal(roster: list[Player], learner: Player, regime: Regime) -> set[str]:
         return main
     if learner.kind is PlayerKind.LEAGUE_EXPLOITER:
         return {p.name for p in other}
-    return main | history
+    return main | history | {p.name for p in other if p.kind is PlayerKind.SCRIPTED}
 
 
 @pytest.mark.parametrize("regime", list(Regime))
@@ -110,6 +110,7 @@ def test_pfsp_main_samples_an_always_beaten_opponent_less_under_squared() -> Non
     payoff.update("router_main", "fraudster_main@it5", np.full(50, 0.95))  # router almost always wins
     payoff.update("router_main", "fraudster_main", np.full(50, 0.5))
     payoff.update("router_main", "fraudster_main_exploiter_0@it8", np.full(50, 0.5))
+    roster = make_roster(scripted=[])
     matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=5)
     learner = by_name(roster, "router_main")
     probabilities = matchmaker.opponent_probabilities(learner)
@@ -123,7 +124,7 @@ def test_pfsp_main_samples_an_always_beaten_opponent_less_under_squared() -> Non
 
 
 def test_pfsp_uses_the_learners_role_weighting_and_perspective() -> None:
-    roster = make_roster()
+    roster = make_roster(scripted=[])
     payoff = PayoffTable()
     payoff.update("router_main", "fraudster_main", np.zeros(10))  # fraudster_main always beats router_main
     matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6)
@@ -141,6 +142,15 @@ def test_exploiter_rules_in_pfsp() -> None:
         league_exploiter = by_name(roster, f"{role.value}_league_exploiter_0")
         whole_other_side = {p.name for p in roster if p.role is role.opponent}
         assert {p.name for p in matchmaker.candidates(league_exploiter)} == whole_other_side
+
+
+def test_pfsp_main_players_also_meet_the_leagues_scripted_baselines() -> None:
+    roster = make_roster()
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, PayoffTable(), roster, seed=12)
+    router_pool = {p.name for p in matchmaker.candidates(by_name(roster, "router_main"))}
+    assert {"fraudster_scripted:neutral", "fraudster_scripted:aggressive"} <= router_pool
+    assert "fraudster_main_exploiter_0" not in router_pool  # exploiters are not main players' opponents
+    assert "router_scripted:rules" in {p.name for p in matchmaker.candidates(by_name(roster, "fraudster_main"))}
 
 
 def test_league_exploiter_uses_pfsp_weighting() -> None:
