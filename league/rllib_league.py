@@ -24,6 +24,7 @@ on the new API stack:
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -36,6 +37,7 @@ ROLE_OF_AGENT = {ROUTER: Role.ROUTER, FRAUDSTER: Role.FRAUDSTER}
 #: Metric key under which every env runner reports finished episodes.
 EPISODES_KEY = "league_episodes"
 ENV_SECONDS_KEY = "league_env_seconds"
+SAMPLE_SECONDS_KEY = "league_sample_seconds"
 
 
 def scripted_module_id(player_name: str) -> str:
@@ -92,11 +94,14 @@ class LeagueCallbacks(RLlibCallback):
         metrics_logger.log_value(EPISODES_KEY, (router_module, fraudster_module, router_return), reduce="item_series")
 
     def on_sample_end(self, *, env_runner=None, metrics_logger=None, **kwargs) -> None:
-        seconds = 0.0
-        for env in _game_envs(env_runner):
-            seconds += env.env_seconds
-            env.env_seconds = 0.0
-        metrics_logger.log_value(ENV_SECONDS_KEY, seconds, reduce="sum")
+        now = time.perf_counter()
+        envs = _game_envs(env_runner)
+        starts = [env.window_start for env in envs if env.window_start is not None]
+        env_seconds = sum(env.env_seconds for env in envs)
+        for env in envs:
+            env.env_seconds, env.window_start = 0.0, None
+        metrics_logger.log_value(ENV_SECONDS_KEY, env_seconds, reduce="sum")
+        metrics_logger.log_value(SAMPLE_SECONDS_KEY, now - min(starts) if starts else 0.0, reduce="sum")
 
 
 def _game_envs(env_runner) -> list:

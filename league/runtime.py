@@ -36,6 +36,7 @@ from league.players import Player, PlayerKind, Role, parse_scripted_name
 from league.rllib_league import (
     ENV_SECONDS_KEY,
     EPISODES_KEY,
+    SAMPLE_SECONDS_KEY,
     EpisodeMapping,
     LeagueCallbacks,
     module_for_player,
@@ -108,7 +109,7 @@ class LeagueRuntime:
                 num_cpus_per_env_runner=resources.num_cpus_per_env_runner,
             )
             .multi_agent(
-                policies=set(specs),
+                policies=sorted(specs),  # a set would order module initialisation by string hash
                 policy_mapping_fn=self.mapping(),
                 policies_to_train=trained,
             )
@@ -251,7 +252,8 @@ class LeagueRuntime:
         return {
             "episodes": len(episodes),
             "mean_return": {name: float(np.mean(values)) for name, values in returns_by_player.items()},
-            "env_seconds": float(runner_results.get(ENV_SECONDS_KEY, 0.0) or 0.0),
+            "env_seconds": _seconds(runner_results.get(ENV_SECONDS_KEY)),
+            "sample_seconds": _seconds(runner_results.get(SAMPLE_SECONDS_KEY)),
         }
 
     def _player_name(self, module_id: str) -> str:
@@ -325,6 +327,14 @@ class LeagueRuntime:
         if not (directory / STATE_FILE).is_file():
             raise FileNotFoundError(f"checkpoint {directory} is incomplete: missing {STATE_FILE}")
         return directory
+
+
+def _seconds(value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if np.isfinite(number) else 0.0
 
 
 def calibrated_win_definition(config: TrainConfig, episodes: int = 64) -> WinDefinition:

@@ -34,7 +34,7 @@ PROGRESS_FIELDS = (
     "env_steps",
     "wall_s",
     "steps_per_s",
-    "env_share",
+    "env_share",  # wall time inside the game's reset/step / wall time of sampling, summed over env runners
     "router_main_train_return",
     "fraudster_main_train_return",
     "router_main_vs_scripted",
@@ -160,7 +160,7 @@ def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, 
     # Our own running total: RLlib's lifetime counter restarts when a crashed env runner is replaced.
     previous = next((e["env_steps"] for e in reversed(state.history) if e.get("event") == "iteration"), 0)
     steps = max(previous + sampled, _count(result.get("num_env_steps_sampled_lifetime")))
-    sample_seconds = _sample_seconds(result)
+    sample_seconds = recorded["sample_seconds"]
     row: dict[str, Any] = {
         "iteration": state.iteration,
         "env_steps": steps,
@@ -183,25 +183,31 @@ def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, 
 
 def evaluate_mains(runtime: LeagueRuntime, algorithm) -> dict[str, float]:
     """Mean return of each main player against its scripted evaluation opponents (same seed every time)."""
+    from league.loading import torch_threads
+
+    learners = {p.name for p in runtime.state.learning_players()}
+    scores: dict[str, float] = {}
+    with torch_threads(1):  # small batches: extra torch threads only fight the simulator for the cores
+        for role, opponents in runtime.config.eval_opponents.items():
+            if opponents and f"{role}_main" in learners:
+                scores[f"{role}_main_vs_scripted"] = _score_main(runtime, algorithm, role, opponents)
+    return scores
+
+
+def _score_main(runtime: LeagueRuntime, algorithm, role: str, opponents: list[str]) -> float:
     from agents.evaluation import evaluate
     from agents.registry import make_policy
 
     config = runtime.config
-    scores: dict[str, float] = {}
-    for role, opponents in config.eval_opponents.items():
-        main = f"{role}_main"
-        if not opponents or main not in {p.name for p in runtime.state.learning_players()}:
-            continue
-        policy = runtime.learner_policy(algorithm, main)
-        other = "fraudster" if role == "router" else "router"
-        returns = []
-        for name in opponents:
-            opponent = make_policy(name, other)
-            pair = (policy, opponent) if role == "router" else (opponent, policy)
-            stats = evaluate(*pair, episodes=config.eval_episodes, seed=config.seed + 10_000, config=runtime.game)
-            returns.append(stats.router_return.mean if role == "router" else stats.fraudster_return.mean)
-        scores[f"{main}_vs_scripted"] = round(float(np.mean(returns)), 4)
-    return scores
+    policy = runtime.learner_policy(algorithm, f"{role}_main")
+    other = "fraudster" if role == "router" else "router"
+    returns = []
+    for name in opponents:
+        opponent = make_policy(name, other)
+        pair = (policy, opponent) if role == "router" else (opponent, policy)
+        stats = evaluate(*pair, episodes=config.eval_episodes, seed=config.seed + 10_000, config=runtime.game)
+        returns.append(stats.router_return.mean if role == "router" else stats.fraudster_return.mean)
+    return round(float(np.mean(returns)), 4)
 
 
 def _count(value) -> int:
@@ -211,18 +217,6 @@ def _count(value) -> int:
     except (TypeError, ValueError):
         return 0
     return int(number) if np.isfinite(number) else 0
-
-
-def _sample_seconds(result: dict) -> float:
-    """Wall seconds the iteration spent sampling (RLlib's env-runner sampling timer)."""
-    timers = result.get("timers", {}) or {}
-    for key in ("env_runner_sampling_timer", "sample"):
-        value = timers.get(key)
-        if value:
-            return float(value)
-    runners = result.get("env_runners", {}) or {}
-    value = runners.get("sample")
-    return float(value) if value else 0.0
 
 
 def _round(value: float | None) -> float | str:

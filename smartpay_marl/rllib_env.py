@@ -6,8 +6,10 @@ agents terminate together and ``"__all__"`` is set) and skips a layer of
 dict copying. Per-step infos are empty; the last step's router info carries
 the episode's totals (profit, approval rate, fraud caught) for logging.
 
-The env measures the wall time spent inside its own ``step`` so training can
-report which share of sampling time the game costs (``env_seconds``).
+The env measures the wall time spent inside its own ``reset`` and ``step``
+(``env_seconds``) and notes when the current sampling window began
+(``window_start``, the first env call after the last ``sample()`` ended), so
+training can report which share of sampling time the game itself costs.
 """
 
 from __future__ import annotations
@@ -42,10 +44,13 @@ class SmartPayRLlibEnv(MultiAgentEnv):
         self.action_spaces = build_action_spaces(self.game_config)
         self.env_seconds = 0.0
         self.env_steps = 0
+        self.window_start: float | None = None
         self._totals = np.zeros(5)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         start = time.perf_counter()
+        if self.window_start is None:
+            self.window_start = start
         router_obs, fraudster_obs = self.simulator.reset(None if seed is None else seed + self._seed_offset)
         self.agents = list(AGENTS)
         self._totals[:] = 0.0
@@ -54,6 +59,8 @@ class SmartPayRLlibEnv(MultiAgentEnv):
 
     def step(self, action_dict: dict[str, Any]):
         start = time.perf_counter()
+        if self.window_start is None:
+            self.window_start = start
         result = self.simulator.step(action_dict[ROUTER], action_dict[FRAUDSTER])
         m = result.metrics_array[0]
         self._totals += (result.pnl_array[0].sum(), m[M_ROUTED], m[M_CAPTURED], m[M_IS_FRAUD], m[M_FRAUD_CAPTURED])

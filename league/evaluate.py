@@ -1,0 +1,409 @@
+"""Cross-play, ratings and meta-game of a league run: ``smartpay-marl evaluate RUN_DIR``.
+
+Every router of the run (main, exploiters, snapshots, and a few scripted
+baselines) plays every fraudster (the same kinds) for E episodes on the vector
+env. Every pairing uses the same seed, so all pairings face the same customers,
+gateway weather and coin flips (common random numbers) and their differences
+are not draw noise. From the matrix of mean router returns it computes
+
+- ratings: a Bradley-Terry fit over the bipartite matches, each episode scored
+  by the league's win definition (``router_win = sigmoid((return - reference)
+  / scale)``), with a role term so routers and fraudsters share one scale;
+- the meta-game: the zero-sum Nash equilibrium of the empirical payoff matrix,
+  its value, each player's regret against it and each player's exploitability
+  within the population (how much a best response among the other side's
+  members takes from it), in particular of the main router and fraudster.
+
+Outputs go to ``RUN_DIR/eval/``: ``report.md`` (tables, settings, the command
+that reproduces it), ``payoff.json``, ``payoff.csv``, ``payoff_heatmap.png``
+(players ordered by snapshot time), ``ratings.png`` (rating of each snapshot
+against its creation iteration) and ``learning_curves.png`` (from the
+training log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.base import Policy
+from agents.evaluation import DEFAULT_MAX_ENVS, evaluate
+from league import report
+from league.loading import LeagueRun, PlayerRecord, baseline_names, load_player, open_run, torch_threads
+from league.meta import (
+    exploitability,
+    fraudster_exploitability,
+    regrets,
+    router_exploitability,
+    solve_zero_sum,
+    uniform_meta,
+)
+from league.players import PlayerKind, Role
+from league.ratings import Ratings, fit_bradley_terry
+from league.win import WinDefinition
+
+DEFAULT_EPISODES = 200
+DEFAULT_SEED = 0
+EVAL_DIR = "eval"
+#: Order of kinds within one iteration of the time axis: snapshots, then the live learners.
+_KIND_ORDER = {PlayerKind.HISTORICAL.value: 0, PlayerKind.MAIN.value: 1, PlayerKind.MAIN_EXPLOITER.value: 2,
+               PlayerKind.LEAGUE_EXPLOITER.value: 3}  # fmt: skip
+
+Log = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------- population
+
+
+@dataclass(frozen=True)
+class Population:
+    """The players of each side, scripted baselines first, then learned players by iteration."""
+
+    routers: list[PlayerRecord]
+    fraudsters: list[PlayerRecord]
+
+    def side(self, role: Role) -> list[PlayerRecord]:
+        return self.routers if role is Role.ROUTER else self.fraudsters
+
+
+def default_baselines(run: LeagueRun) -> dict[Role, list[str]]:
+    """The registry baselines the run scored its main players against (its ``eval_opponents``).
+
+    The router main was scored against fraudster baselines and vice versa, so
+    each side's default baselines come from the other side's list.
+    """
+    opponents = run.config.eval_opponents
+    return {Role.ROUTER: list(opponents.get("fraudster", [])), Role.FRAUDSTER: list(opponents.get("router", []))}
+
+
+def select_population(
+    run: LeagueRun, baselines: dict[Role, list[str]] | None = None, max_snapshots: int | None = None
+) -> Population:
+    """Routers and fraudsters to cross-play: learners, snapshots, the league's scripted players and baselines.
+
+    ``baselines`` maps a role to agents.registry policy names; a role left out
+    gets :func:`default_baselines`. ``max_snapshots`` keeps at most that many
+    snapshots per role, evenly spaced in creation time and always including
+    the newest.
+    """
+    baselines = {**default_baselines(run), **(baselines or {})}
+    sides = {}
+    for role in Role:
+        learned = [run.record(p.name) for p in run.learned_players(role)]
+        learned = _thin_snapshots(learned, max_snapshots)
+        scripted = [p.name for p in run.state.players if p.role is role and p.kind is PlayerKind.SCRIPTED]
+        scripted += [n for n in baseline_names(role, baselines.get(role, [])) if n not in scripted]
+        sides[role] = [run.record(name) for name in scripted] + sorted(learned, key=_time_key)
+    return Population(routers=sides[Role.ROUTER], fraudsters=sides[Role.FRAUDSTER])
+
+
+def _time_key(record: PlayerRecord) -> tuple[int, int, str]:
+    return (record.iteration or 0, _KIND_ORDER.get(record.kind, 9), record.name)
+
+
+def _thin_snapshots(records: list[PlayerRecord], limit: int | None) -> list[PlayerRecord]:
+    snapshots = sorted((r for r in records if r.kind == PlayerKind.HISTORICAL.value), key=_time_key)
+    if limit is None or len(snapshots) <= limit:
+        return records
+    if limit <= 0:
+        keep: set[str] = set()
+    else:
+        # Evenly spaced indices, anchored at the newest snapshot (the one most worth watching).
+        picks = np.unique(np.round(np.linspace(len(snapshots) - 1, 0, limit)).astype(int))
+        keep = {snapshots[i].name for i in picks}
+    return [r for r in records if r.kind != PlayerKind.HISTORICAL.value or r.name in keep]
+
+
+# ---------------------------------------------------------------------- cross-play
+
+
+@dataclass
+class CrossPlay:
+    """Mean router return of every pairing with its 95% CI; rows routers, columns fraudsters.
+
+    ``win_rate`` is the mean soft router win per episode under the win definition.
+    """
+
+    router_names: list[str]
+    fraudster_names: list[str]
+    mean: np.ndarray  # (R, F)
+    low: np.ndarray  # (R, F)
+    high: np.ndarray  # (R, F)
+    win_rate: np.ndarray  # (R, F)
+    episodes: int
+    seed: int
+    wall_s: float
+
+
+def cross_play(
+    routers: Sequence[Policy],
+    fraudsters: Sequence[Policy],
+    episodes: int,
+    seed: int,
+    game,
+    win: WinDefinition,
+    max_envs: int = DEFAULT_MAX_ENVS,
+    log: Log = print,
+) -> CrossPlay:
+    """Every router against every fraudster, all from ``seed`` (common random numbers); one progress line per router."""
+    shape = (len(routers), len(fraudsters))
+    mean, low, high, wins = (np.full(shape, np.nan) for _ in range(4))
+    start = time.perf_counter()
+    for i, router in enumerate(routers):
+        row_start = time.perf_counter()
+        for j, fraudster in enumerate(fraudsters):
+            stats = evaluate(router, fraudster, episodes=episodes, seed=seed, config=game, max_envs=max_envs)
+            estimate = stats.router_return
+            mean[i, j], low[i, j], high[i, j] = estimate.mean, estimate.low, estimate.high
+            wins[i, j] = float(np.mean(win.router_win(np.asarray(stats.episode_router_returns))))
+        log(
+            f"  [{i + 1:>3}/{len(routers)}] {router.name:<32} vs {len(fraudsters)} fraudsters "
+            f"{time.perf_counter() - row_start:5.1f} s  (elapsed {time.perf_counter() - start:6.1f} s)"
+        )
+    return CrossPlay(
+        router_names=[r.name for r in routers],
+        fraudster_names=[f.name for f in fraudsters],
+        mean=mean,
+        low=low,
+        high=high,
+        win_rate=wins,
+        episodes=episodes,
+        seed=seed,
+        wall_s=time.perf_counter() - start,
+    )
+
+
+# ---------------------------------------------------------------------- meta-game
+
+
+@dataclass
+class MetaGame:
+    """The zero-sum meta-game of a payoff matrix (router return; rows routers, columns fraudsters).
+
+    ``*_exploitability`` is, per pure player, how much a best response within
+    the population takes from it relative to the game value: router ``i``:
+    ``value - min_j A[i, j]``; fraudster ``j``: ``max_i A[i, j] - value``.
+    ``*_regret`` is the same against the Nash mixture of the other side instead
+    of its best member (see :func:`league.meta.regrets`).
+    """
+
+    router_names: list[str]
+    fraudster_names: list[str]
+    value: float
+    router_nash: np.ndarray
+    fraudster_nash: np.ndarray
+    router_regret: np.ndarray
+    fraudster_regret: np.ndarray
+    router_exploitability: np.ndarray
+    fraudster_exploitability: np.ndarray
+    uniform_nash_conv: float  # NashConv of the uniform mixtures over the population
+
+    def exploitability_of(self, name: str) -> float:
+        """Exploitability within the population of the router or fraudster ``name``."""
+        if name in self.router_names:
+            return float(self.router_exploitability[self.router_names.index(name)])
+        if name in self.fraudster_names:
+            return float(self.fraudster_exploitability[self.fraudster_names.index(name)])
+        raise KeyError(f"{name!r} is not in the meta-game; players: {self.router_names + self.fraudster_names}")
+
+
+def analyse_meta_game(matrix: np.ndarray, router_names: Sequence[str], fraudster_names: Sequence[str]) -> MetaGame:
+    """Nash equilibrium, value, regrets and per-player exploitability of an empirical payoff matrix."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.shape != (len(router_names), len(fraudster_names)):
+        raise ValueError(f"payoff matrix of shape {matrix.shape} does not fit {len(router_names)} routers "
+                         f"x {len(fraudster_names)} fraudsters")  # fmt: skip
+    nash = solve_zero_sum(matrix)
+    router_regret, fraudster_regret = regrets(matrix, nash)
+    uniform = uniform_meta(matrix)
+    rows, columns = np.eye(matrix.shape[0]), np.eye(matrix.shape[1])  # each player as a pure strategy
+    router_exploit = np.array([router_exploitability(matrix, x, value=nash.value) for x in rows])
+    fraudster_exploit = np.array([fraudster_exploitability(matrix, y, value=nash.value) for y in columns])
+    return MetaGame(
+        router_names=list(router_names),
+        fraudster_names=list(fraudster_names),
+        value=nash.value,
+        router_nash=nash.row_strategy,
+        fraudster_nash=nash.col_strategy,
+        router_regret=router_regret,
+        fraudster_regret=fraudster_regret,
+        router_exploitability=router_exploit,
+        fraudster_exploitability=fraudster_exploit,
+        uniform_nash_conv=exploitability(matrix, uniform.row_strategy, uniform.col_strategy),
+    )
+
+
+def fit_ratings(play: CrossPlay) -> Ratings:
+    """Bradley-Terry ratings with a role term from the soft wins of every pairing.
+
+    One record per pairing with the mean soft win and weight E has the same
+    likelihood as E per-episode records (the Bernoulli cross-entropy is linear
+    in the outcome), so the fit does not grow with the episode count.
+    """
+    matches = [
+        (router, fraudster, float(np.clip(play.win_rate[i, j], 0.0, 1.0)), float(play.episodes))
+        for i, router in enumerate(play.router_names)
+        for j, fraudster in enumerate(play.fraudster_names)
+    ]
+    return fit_bradley_terry(matches)
+
+
+# ---------------------------------------------------------------------- the whole evaluation
+
+
+@dataclass
+class Settings:
+    """What an evaluation was run with; enough to reproduce it."""
+
+    run_dir: str
+    episodes: int
+    seed: int
+    baselines: dict[str, list[str]]
+    max_snapshots: int | None
+    max_envs: int
+    output: str
+    game: dict[str, Any]
+    win_definition: dict[str, float]
+    started_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+    def command(self) -> str:
+        """The exact ``smartpay-marl evaluate`` command that repeats this evaluation."""
+        parts = ["smartpay-marl", "evaluate", self.run_dir, "--episodes", str(self.episodes), "--seed", str(self.seed)]
+        for role in Role:
+            parts += [f"--{role.value}-baselines", ",".join(self.baselines.get(role.value, [])) or "none"]
+        if self.max_snapshots is not None:
+            parts += ["--max-snapshots", str(self.max_snapshots)]
+        if self.max_envs != DEFAULT_MAX_ENVS:
+            parts += ["--max-envs", str(self.max_envs)]
+        if Path(self.output) != Path(self.run_dir) / EVAL_DIR:
+            parts += ["--output", self.output]
+        return shlex.join(parts)
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation of a run produced."""
+
+    settings: Settings
+    population: Population
+    play: CrossPlay
+    meta: MetaGame
+    ratings: Ratings
+    iteration: int
+    wall_s: float  # restoring, cross-play and analysis; writing the files comes after
+    load_s: float
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def run_evaluation(
+    run_dir: str | Path,
+    episodes: int = DEFAULT_EPISODES,
+    seed: int = DEFAULT_SEED,
+    baselines: dict[Role, list[str]] | None = None,
+    max_snapshots: int | None = None,
+    output: str | Path | None = None,
+    max_envs: int = DEFAULT_MAX_ENVS,
+    verbose: bool = True,
+) -> Evaluation:
+    """Cross-play a run's population, rate it, solve its meta-game and write the report files."""
+    if episodes < 2:
+        raise ValueError(f"episodes must be >= 2 (confidence intervals need two), got {episodes}")
+    log: Log = print if verbose else (lambda *_: None)
+    start = time.perf_counter()
+    run = open_run(run_dir)
+    baselines = {**default_baselines(run), **(baselines or {})}
+    population = select_population(run, baselines, max_snapshots)
+    output = Path(output) if output is not None else run.run_dir / EVAL_DIR
+    settings = Settings(
+        run_dir=str(run_dir),
+        episodes=episodes,
+        seed=seed,
+        baselines={role.value: list(baselines.get(role, [])) for role in Role},
+        max_snapshots=max_snapshots,
+        max_envs=max_envs,
+        output=str(output),
+        game=run.game.model_dump(mode="json"),
+        win_definition=run.state.config.win_definition.model_dump(),
+    )
+    with torch_threads(1):
+        log(f"evaluate {run.run_dir}: {len(population.routers)} routers x {len(population.fraudsters)} fraudsters, "
+            f"{episodes} episodes per pairing, seed {seed}")  # fmt: skip
+        routers = [load_player(run, r.name) for r in population.routers]
+        fraudsters = [load_player(run, f.name) for f in population.fraudsters]
+        load_s = time.perf_counter() - start
+        log(f"  restored {len(routers) + len(fraudsters)} players in {load_s:.1f} s")
+        win = run.state.config.win_definition
+        play = cross_play(routers, fraudsters, episodes, seed, run.game, win, max_envs, log)
+    pairings = len(routers) * len(fraudsters)
+    log(f"  cross-play: {pairings} pairings x {episodes} episodes in {play.wall_s:.1f} s")
+    meta = analyse_meta_game(play.mean, play.router_names, play.fraudster_names)
+    ratings = fit_ratings(play)
+    wall_s = time.perf_counter() - start
+    evaluation = Evaluation(settings, population, play, meta, ratings, run.state.iteration, wall_s, load_s)
+    evaluation.files = report.write_evaluation(evaluation, output, run.run_dir)
+    log(report.summary(evaluation))
+    log(f"done in {time.perf_counter() - start:.1f} s; report: {evaluation.files['report']}")
+    return evaluation
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def _parse_names(text: str) -> list[str]:
+    """A comma-separated list of registry names; ``none`` (or empty) for no names."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return [] if names == ["none"] else names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``evaluate`` options to ``parser``."""
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a league run directory (smartpay-marl train --output)")
+    parser.add_argument("--episodes", type=int, default=DEFAULT_EPISODES, help="episodes per pairing (default 200)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed shared by every pairing (default 0)")
+    parser.add_argument("--router-baselines", type=_parse_names, metavar="NAMES",
+                        help="comma-separated agents.registry routers to include, or 'none' "
+                             "(default: the routers the run scored its fraudster against)")  # fmt: skip
+    parser.add_argument("--fraudster-baselines", type=_parse_names, metavar="NAMES",
+                        help="comma-separated agents.registry fraudsters to include, or 'none' "
+                             "(default: the fraudsters the run scored its router against)")  # fmt: skip
+    parser.add_argument("--max-snapshots", type=int, metavar="N",
+                        help="at most N snapshots per role, evenly spaced in time (default: all)")  # fmt: skip
+    parser.add_argument("--output", metavar="DIR", help="where to write the report (default: RUN_DIR/eval)")
+    parser.add_argument("--max-envs", type=int, default=DEFAULT_MAX_ENVS, help="largest batch of envs stepped together")
+    parser.add_argument("--quiet", action="store_true", help="print only errors")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run :func:`run_evaluation` from parsed arguments; returns the exit status."""
+    chosen = {Role.ROUTER: args.router_baselines, Role.FRAUDSTER: args.fraudster_baselines}
+    baselines = {role: names for role, names in chosen.items() if names is not None}
+    try:
+        run_evaluation(
+            args.run_dir,
+            episodes=args.episodes,
+            seed=args.seed,
+            baselines=baselines,
+            max_snapshots=args.max_snapshots,
+            output=args.output,
+            max_envs=args.max_envs,
+            verbose=not args.quiet,
+        )
+    except ValueError as error:  # RunLoadError included: missing or broken run files, unknown names
+        print(f"evaluate: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(_parser)
+    sys.exit(main(_parser.parse_args()))

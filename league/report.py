@@ -1,0 +1,436 @@
+"""Render league evaluations for people and programs: markdown report, JSON, CSV and PNG figures.
+
+:func:`write_evaluation` writes everything ``smartpay-marl evaluate`` leaves in
+``RUN_DIR/eval/``; :func:`plot_exploit_curve` draws the learning curve of
+``smartpay-marl exploit``. The functions only format data they are given;
+playing, fitting and solving happen in :mod:`league.evaluate` and
+:mod:`league.exploit`. Figures use matplotlib's Agg backend (no display).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from league.loading import PlayerRecord
+from league.players import PlayerKind, Role
+
+if TYPE_CHECKING:  # the evaluation types import this module at run time
+    from league.evaluate import Evaluation
+
+FILES = {
+    "report": "report.md",
+    "payoff_json": "payoff.json",
+    "payoff_csv": "payoff.csv",
+    "heatmap": "payoff_heatmap.png",
+    "ratings": "ratings.png",
+    "learning_curves": "learning_curves.png",
+}
+#: Pairings above which the heatmap leaves its cells unlabelled (the numbers would not fit).
+_ANNOTATE_LIMIT = 16
+
+
+# ---------------------------------------------------------------------- writing everything
+
+
+def write_evaluation(evaluation: Evaluation, output: Path, run_dir: Path) -> dict[str, Path]:
+    """Write the report, payoff files and figures into ``output``; returns them by kind."""
+    from league.train import read_progress
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    files = {kind: output / name for kind, name in FILES.items()}
+    files["payoff_json"].write_text(json.dumps(payoff_document(evaluation), indent=2))
+    write_payoff_csv(evaluation, files["payoff_csv"])
+    plot_heatmap(evaluation, files["heatmap"])
+    plot_ratings(evaluation, files["ratings"])
+    rows = read_progress(run_dir)
+    if rows:
+        plot_learning_curves(rows, files["learning_curves"])
+    else:
+        del files["learning_curves"]
+    files["report"].write_text(markdown_report(evaluation, files))
+    return files
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as None, recursively, so the JSON is strict."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def _player_rows(evaluation: Evaluation, role: Role) -> list[dict[str, Any]]:
+    """One dict per player of ``role``: origin, Nash weight, regret, exploitability, rating."""
+    meta, ratings = evaluation.meta, evaluation.ratings
+    records = evaluation.population.side(role)
+    if role is Role.ROUTER:
+        nash, regret, exploit = meta.router_nash, meta.router_regret, meta.router_exploitability
+        worst = evaluation.play.mean.min(axis=1)
+    else:
+        nash, regret, exploit = meta.fraudster_nash, meta.fraudster_regret, meta.fraudster_exploitability
+        worst = evaluation.play.mean.max(axis=0)
+    rows = []
+    for k, record in enumerate(records):
+        index = ratings.index(record.name)
+        rows.append({
+            **asdict(record),
+            "nash": float(nash[k]),
+            "regret": float(regret[k]),
+            "exploitability": float(exploit[k]),
+            "worst_case_router_return": float(worst[k]),
+            "elo": float(ratings.elo[index]),
+            "elo_se": None if ratings.elo_se is None else float(ratings.elo_se[index]),
+        })  # fmt: skip
+    return rows
+
+
+def _main_name(role: Role) -> str:
+    return f"{role.value}_main"
+
+
+def payoff_document(evaluation: Evaluation) -> dict[str, Any]:
+    """The content of ``payoff.json``."""
+    play, meta, ratings = evaluation.play, evaluation.meta, evaluation.ratings
+    mains = {}
+    for role in Role:
+        name = _main_name(role)
+        if name in meta.router_names + meta.fraudster_names:
+            mains[f"main_{role.value}_exploitability"] = meta.exploitability_of(name)
+    return _finite({
+        "run_dir": evaluation.settings.run_dir,
+        "iteration": evaluation.iteration,
+        "command": evaluation.settings.command(),
+        "settings": asdict(evaluation.settings),
+        "routers": _player_rows(evaluation, Role.ROUTER),
+        "fraudsters": _player_rows(evaluation, Role.FRAUDSTER),
+        "router_return": {"mean": play.mean, "ci95_low": play.low, "ci95_high": play.high},
+        "router_win_rate": play.win_rate,
+        "meta_game": {
+            "value": meta.value,
+            "router_nash": meta.router_nash,
+            "fraudster_nash": meta.fraudster_nash,
+            "uniform_nash_conv": meta.uniform_nash_conv,
+            **mains,
+        },
+        "ratings": {
+            "model": "Bradley-Terry, P(router i beats fraudster j) = sigmoid(r_i + b - r_j), soft wins",
+            "role_advantage_logit": ratings.role_advantage,
+            "role_advantage_elo": ratings.role_advantage_elo,
+        },
+        "wall_s": evaluation.wall_s,
+    })  # fmt: skip
+
+
+def write_payoff_csv(evaluation: Evaluation, path: Path) -> None:
+    """``payoff.csv``: one row per pairing (long format)."""
+    play = evaluation.play
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["router", "fraudster", "mean_router_return", "ci95_low", "ci95_high", "router_win_rate",
+                         "episodes", "seed"])  # fmt: skip
+        for i, router in enumerate(play.router_names):
+            for j, fraudster in enumerate(play.fraudster_names):
+                numbers = (play.mean[i, j], play.low[i, j], play.high[i, j], play.win_rate[i, j])
+                writer.writerow([router, fraudster, *(f"{x:.6g}" for x in numbers), play.episodes, play.seed])
+
+
+# ---------------------------------------------------------------------- markdown
+
+
+def _fmt(value: float | None, digits: int = 2, sign: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _label(record: PlayerRecord) -> str:
+    return f"**{record.name}**" if record.kind == PlayerKind.MAIN.value else record.name
+
+
+def player_table(evaluation: Evaluation, role: Role) -> str:
+    """Markdown table of one side: Nash weight, regret, exploitability, worst case and rating."""
+    worst = "lowest router return" if role is Role.ROUTER else "highest router return"
+    lines = [
+        f"| {role.value} | kind | iteration | Nash weight | regret | exploitability | {worst} | BT Elo (± 95%) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in _player_rows(evaluation, role):
+        record = PlayerRecord(row["name"], row["role"], row["kind"], row["iteration"], row["source"])
+        se = row["elo_se"]
+        elo = f"{row['elo']:.0f}" + ("" if se is None else f" ± {1.96 * se:.0f}")
+        iteration = "" if row["iteration"] is None else str(row["iteration"])
+        lines.append(
+            f"| {_label(record)} | {row['kind']} | {iteration} | {_fmt(row['nash'], 3)} | {_fmt(row['regret'])} "
+            f"| {_fmt(row['exploitability'])} | {_fmt(row['worst_case_router_return'], sign=True)} | {elo} |"
+        )
+    return "\n".join(lines)
+
+
+def payoff_table(evaluation: Evaluation) -> str:
+    """Markdown matrix of mean router return ± 95% CI half-width (rows routers, columns fraudsters)."""
+    play = evaluation.play
+    lines = ["| router \\ fraudster | " + " | ".join(play.fraudster_names) + " |",
+             "|---|" + "---:|" * len(play.fraudster_names)]  # fmt: skip
+    for i, router in enumerate(play.router_names):
+        half_widths = (play.high[i] - play.low[i]) / 2
+        cells = [f"{mean:+.2f} ± {half:.2f}" for mean, half in zip(play.mean[i], half_widths)]
+        lines.append(f"| {router} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main_players_table(evaluation: Evaluation) -> str:
+    """The main router and fraudster at a glance."""
+    lines = ["| player | exploitability within the population | regret vs Nash | Nash weight | BT Elo |",
+             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for role in Role:
+        for row in _player_rows(evaluation, role):
+            if row["kind"] == PlayerKind.MAIN.value:
+                lines.append(f"| {row['name']} (iteration {row['iteration']}) | {_fmt(row['exploitability'])} "
+                             f"| {_fmt(row['regret'])} | {_fmt(row['nash'], 3)} | {row['elo']:.0f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _support(names: Sequence[str], weights: np.ndarray) -> str:
+    order = np.argsort(-weights)
+    return ", ".join(f"{names[k]} {weights[k]:.3f}" for k in order if weights[k] > 1e-3) or "none"
+
+
+def markdown_report(evaluation: Evaluation, files: dict[str, Path]) -> str:
+    """The whole ``report.md``."""
+    s, play, meta, ratings = evaluation.settings, evaluation.play, evaluation.meta, evaluation.ratings
+    win = s.win_definition
+    game = ", ".join(f"{k}={v}" for k, v in s.game.items() if k in ("difficulty", "max_cycles")) or "defaults"
+    figures = "\n".join(f"- `{path.name}`" for kind, path in files.items() if path.suffix == ".png")
+    pairings = len(play.router_names) * len(play.fraudster_names)
+    return f"""# League evaluation: `{s.run_dir}`
+
+League iteration {evaluation.iteration}; evaluated {s.started_utc}.
+
+## Reproduce
+
+```
+{s.command()}
+```
+
+## Settings
+
+- Population: {len(play.router_names)} routers x {len(play.fraudster_names)} fraudsters (main players and exploiters from the newest checkpoint, every snapshot{'' if s.max_snapshots is None else f' (at most {s.max_snapshots} per role)'}, the league's scripted players, and the baselines below).
+- Baselines (agents.registry): routers {', '.join(s.baselines.get('router', [])) or 'none'}; fraudsters {', '.join(s.baselines.get('fraudster', [])) or 'none'}.
+- {play.episodes} episodes per pairing, seed {play.seed} for every pairing (common random numbers); learned players act greedily (argmax).
+- Game: {game} (full config in `payoff.json`).
+- Win definition (the run's): router_win = sigmoid((return - {win['reference']:.3g}) / {win['scale']:.3g}) per episode.
+- {pairings} pairings in {play.wall_s:.1f} s of play; {evaluation.wall_s:.1f} s in all (restoring {evaluation.load_s:.1f} s).
+
+## Main players
+
+{main_players_table(evaluation)}
+
+Exploitability within the population: how far below the game value the best fraudster of the population pushes a router (value - its lowest return), or how far above it the best router pushes a fraudster (its highest router return - value). Regret is the same against the other side's Nash mixture instead of its best member.
+
+## Meta-game
+
+Zero-sum Nash equilibrium of the empirical payoff matrix (mean router return): value **{meta.value:+.3f}**.
+
+- Router Nash mixture: {_support(meta.router_names, meta.router_nash)}
+- Fraudster Nash mixture: {_support(meta.fraudster_names, meta.fraudster_nash)}
+- NashConv of the uniform mixture over the population: {meta.uniform_nash_conv:.3f}
+
+### Routers
+
+{player_table(evaluation, Role.ROUTER)}
+
+### Fraudsters
+
+{player_table(evaluation, Role.FRAUDSTER)}
+
+Ratings: Bradley-Terry on the soft wins of every episode, P(router i beats fraudster j) = sigmoid(r_i + b - r_j), with the role term b = {ratings.role_advantage:+.3f} logits ({ratings.role_advantage_elo:+.0f} Elo) so both roles share one scale; each role's ratings are centred at 1500.
+
+## Payoff matrix
+
+Mean router return ± 95% confidence half-width over {play.episodes} episodes.
+
+{payoff_table(evaluation)}
+
+## Figures
+
+{figures}
+"""
+
+
+def summary(evaluation: Evaluation) -> str:
+    """A few lines for the console."""
+    meta = evaluation.meta
+    lines = [f"  meta-game value {meta.value:+.3f}"]
+    for role in Role:
+        name = _main_name(role)
+        if name in meta.router_names + meta.fraudster_names:
+            lines.append(f"  {name}: exploitability within the population {meta.exploitability_of(name):.3f}")
+    lines.append(f"  router Nash: {_support(meta.router_names, meta.router_nash)}")
+    lines.append(f"  fraudster Nash: {_support(meta.fraudster_names, meta.fraudster_nash)}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- figures
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_heatmap(evaluation: Evaluation, path: Path) -> Path:
+    """Mean router return per pairing, players ordered by snapshot time; colours centred on the game value."""
+    plt = _pyplot()
+    play, value = evaluation.play, evaluation.meta.value
+    matrix = play.mean
+    rows, columns = matrix.shape
+    figure, axes = plt.subplots(figsize=(min(0.55 * columns + 4.0, 30), min(0.4 * rows + 3.0, 30)))
+    spread = float(np.nanmax(np.abs(matrix - value))) or 1.0
+    image = axes.imshow(matrix, cmap="RdYlGn", vmin=value - spread, vmax=value + spread, aspect="auto")
+    axes.set_xticks(range(columns), play.fraudster_names, rotation=45, ha="right", fontsize=7)
+    axes.set_yticks(range(rows), play.router_names, fontsize=7)
+    axes.set_xlabel("fraudster (baselines, then by snapshot time)")
+    axes.set_ylabel("router (baselines, then by snapshot time)")
+    if rows <= _ANNOTATE_LIMIT and columns <= _ANNOTATE_LIMIT:
+        for i in range(rows):
+            for j in range(columns):
+                axes.text(j, i, f"{matrix[i, j]:.1f}", ha="center", va="center", fontsize=6)
+    figure.colorbar(image, ax=axes, label=f"mean router return (centre: game value {value:+.2f})")
+    axes.set_title(f"Cross-play, {play.episodes} episodes per pairing, seed {play.seed}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return Path(path)
+
+
+def plot_ratings(evaluation: Evaluation, path: Path) -> Path:
+    """Bradley-Terry Elo of each snapshot against its creation iteration, one panel per role.
+
+    Routers are drawn with the role term added, so a router and a fraudster at
+    the same height are an even match. Learners are stars at their checkpoint
+    iteration; scripted players are dashed horizontal lines.
+    """
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    ratings = evaluation.ratings
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for axis, role in zip(axes, Role):
+        shift = ratings.role_advantage_elo if role is Role.ROUTER else 0.0
+        records = evaluation.population.side(role)
+        snapshots = [r for r in records if r.kind == PlayerKind.HISTORICAL.value]
+        by_parent: dict[str, list[PlayerRecord]] = {}
+        for record in snapshots:
+            by_parent.setdefault(record.name.split("@")[0], []).append(record)
+        for parent, group in by_parent.items():
+            x = [r.iteration for r in group]
+            y, err = _elo_with_error(ratings, [r.name for r in group], shift)
+            axis.errorbar(x, y, yerr=err, marker="o", markersize=3, capsize=2, label=f"{parent} snapshots")
+        for record in records:
+            y, _ = _elo_with_error(ratings, [record.name], shift)
+            if record.learned and record.kind != PlayerKind.HISTORICAL.value:
+                axis.plot([record.iteration], y, marker="*", markersize=11, linestyle="none",
+                          label=f"{record.name} (checkpoint)")  # fmt: skip
+            elif not record.learned:
+                axis.axhline(y[0], linestyle="--", linewidth=0.8, color="grey")
+                # x in axes fraction, y in data: the label sits at the right end of its line.
+                axis.text(0.99, y[0], record.name.split(":")[-1], transform=axis.get_yaxis_transform(),
+                          fontsize=6, color="grey", ha="right", va="bottom")
+        axis.set_title(f"{role.value}s" + (" (with role term)" if role is Role.ROUTER else ""))
+        axis.set_xlabel("league iteration (snapshot created)")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    axes[0].set_ylabel("Bradley-Terry rating (Elo, ± 95%)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return Path(path)
+
+
+def _elo_with_error(ratings, names: list[str], shift: float) -> tuple[list[float], list[float] | None]:
+    indices = [ratings.index(name) for name in names]
+    values = [float(ratings.elo[k]) + shift for k in indices]
+    errors = None if ratings.elo_se is None else [1.96 * float(ratings.elo_se[k]) for k in indices]
+    return values, errors
+
+
+def plot_learning_curves(rows: list[dict[str, str]], path: Path) -> Path:
+    """From ``progress.csv``: each main player's return against scripted baselines and in training, and throughput."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for axis, role in zip(axes, Role):
+        for key, label in ((f"{role.value}_main_vs_scripted", "vs scripted baselines"),
+                           (f"{role.value}_main_train_return", "in training (league)")):  # fmt: skip
+            points = _series(rows, "env_steps", key)
+            if points:
+                axis.plot(*zip(*points), marker="o", markersize=3, label=label)
+        axis.set_title(f"{role.value}_main")
+        axis.set_xlabel("env steps")
+        axis.set_ylabel("mean episode return")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    points = _series(rows, "env_steps", "steps_per_s")
+    if points:
+        axes[2].plot(*zip(*points), marker="o", markersize=3)
+    axes[2].set_title("sampling throughput")
+    axes[2].set_xlabel("env steps")
+    axes[2].set_ylabel("env steps / s")
+    axes[2].grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return Path(path)
+
+
+def _series(rows: list[dict[str, str]], x_key: str, y_key: str) -> list[tuple[float, float]]:
+    """(x, y) pairs of the rows where both columns hold numbers."""
+    points = []
+    for row in rows:
+        try:
+            points.append((float(row[x_key]), float(row[y_key])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return points
+
+
+def plot_exploit_curve(
+    steps: Sequence[int], returns: Sequence[float], lows: Sequence[float], highs: Sequence[float],
+    value: float, title: str, path: Path,
+) -> Path:  # fmt: skip
+    """The best response's mean router return against the frozen player over training, with the game value."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    returns = np.asarray(returns, dtype=float)
+    axis.plot(steps, returns, marker="o", label="best response vs frozen player")
+    axis.fill_between(steps, np.asarray(lows, dtype=float), np.asarray(highs, dtype=float), alpha=0.25, label="95% CI")
+    axis.axhline(value, color="black", linestyle="--", linewidth=1, label=f"meta-game value {value:+.2f}")
+    axis.set_xlabel("best-response training env steps")
+    axis.set_ylabel("mean router return")
+    axis.set_title(title, fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return Path(path)
