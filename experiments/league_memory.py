@@ -5,7 +5,8 @@ snapshots it has taken; snapshots live on disk. This study trains a tiny
 league that snapshots both main players every iteration (so 60 iterations
 give 60 snapshots per side) with 4 slots per side and records, per iteration,
 the resident memory of the driver process (which hosts the learner) and of
-the env runner, and the number of modules each holds.
+the env runner (read from ``/proc``, so Linux only), and the number of
+modules each holds.
 
 Run (about 3 minutes on 2 cores)::
 
@@ -22,10 +23,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux: /proc/self/status)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status; this study needs Linux")
 
 
 def main() -> None:
@@ -55,19 +63,18 @@ def main() -> None:
         runtime = LeagueRuntime(config, Path(run_dir), LeagueState.new(config.league))
         runtime.write_run_files()
         algorithm = runtime.algorithm_config().build_algo()
-        driver = psutil.Process()
         start = time.perf_counter()
         for _ in range(args.iterations):
             run_iteration(runtime, algorithm, start)
             runner_rss, runner_modules = algorithm.env_runner_group.foreach_env_runner(
-                lambda runner: (psutil.Process().memory_info().rss, len(runner.module.keys())),
+                lambda runner: (rss_bytes(), len(runner.module.keys())),
                 local_env_runner=False,
             )[0]
             rows.append(
                 {
                     "iteration": runtime.state.iteration,
                     "snapshots_per_side": len(runtime.state.snapshots("router")),
-                    "driver_rss_mb": round(driver.memory_info().rss / 2**20, 1),
+                    "driver_rss_mb": round(rss_bytes() / 2**20, 1),
                     "env_runner_rss_mb": round(runner_rss / 2**20, 1),
                     "learner_modules": len(algorithm.learner_group.get_weights()),
                     "env_runner_modules": runner_modules,

@@ -37,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
             if error.name and module_name.startswith(error.name):
                 continue  # not built yet
             raise
-        sub = commands.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=(module.__doc__ or help_text).strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(sub)
         sub.set_defaults(handler=module.main)
     return parser
