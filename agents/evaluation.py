@@ -148,7 +148,7 @@ class PairingStats:
         return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), Estimate)}
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -181,7 +181,7 @@ class RoundRobinResult:
         return np.array([[getattr(p, name).mean for p in row] for row in self.pairings])
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(
+        return json_safe(
             {
                 "router_names": self.router_names,
                 "fraudster_names": self.fraudster_names,
@@ -202,14 +202,16 @@ class RoundRobinResult:
         return text
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace NaN and infinities by None, recursively, so the output is strict JSON."""
+def json_safe(value: Any) -> Any:
+    """Replace NaN and infinities by None and numpy scalars by Python ones, recursively (strict JSON)."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 

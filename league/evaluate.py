@@ -401,9 +401,3 @@ def main(args: argparse.Namespace) -> int:
         print(f"evaluate: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(_parser)
-    sys.exit(main(_parser.parse_args()))

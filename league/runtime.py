@@ -114,18 +114,7 @@ class LeagueRuntime:
                 policies_to_train=trained,
             )
             .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
-            .training(
-                train_batch_size_per_learner=ppo.train_batch_size,
-                minibatch_size=ppo.minibatch_size,
-                num_epochs=ppo.num_epochs,
-                lr=ppo.lr,
-                gamma=ppo.gamma,
-                lambda_=ppo.lambda_,
-                clip_param=ppo.clip_param,
-                entropy_coeff=ppo.entropy_coeff,
-                vf_loss_coeff=ppo.vf_loss_coeff,
-                vf_clip_param=ppo.vf_clip_param,
-            )
+            .training(**ppo.rllib_training_kwargs())
             .callbacks(LeagueCallbacks)
             .fault_tolerance(
                 restart_failed_env_runners=resources.restart_failed_env_runners,
@@ -281,8 +270,6 @@ class LeagueRuntime:
         return taken
 
     def save_snapshot(self, algorithm, learner: Player) -> str:
-        from ray.rllib.core.rl_module.rl_module import RLModule  # noqa: F401  (registers torch modules)
-
         weights = algorithm.learner_group.get_weights(module_ids=[learner.name])[learner.name]
         module = learner_module_spec(learner.role.value, self.config.ppo.hidden, self.game).build()
         module.set_state(weights)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -323,11 +322,3 @@ def plot_learning_curve(run_dir: Path) -> Path | None:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    sys.exit(main(parser.parse_args()))

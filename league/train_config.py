@@ -34,6 +34,22 @@ class PPOSettings(BaseModel):
     num_epochs: int = Field(6, ge=1)
     hidden: list[int] = Field(default_factory=lambda: [64, 64], min_length=1)
 
+    def rllib_training_kwargs(self, batch: int | None = None) -> dict[str, Any]:
+        """Arguments for ``PPOConfig.training``; ``batch`` caps the train batch (e.g. at a small budget)."""
+        batch = self.train_batch_size if batch is None else min(batch, self.train_batch_size)
+        return {
+            "train_batch_size_per_learner": batch,
+            "minibatch_size": min(self.minibatch_size, batch),
+            "num_epochs": self.num_epochs,
+            "lr": self.lr,
+            "gamma": self.gamma,
+            "lambda_": self.lambda_,
+            "clip_param": self.clip_param,
+            "entropy_coeff": self.entropy_coeff,
+            "vf_loss_coeff": self.vf_loss_coeff,
+            "vf_clip_param": self.vf_clip_param,
+        }
+
 
 class Resources(BaseModel):
     """Where sampling runs. ``num_env_runners=0`` samples in the driver process."""
