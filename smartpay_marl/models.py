@@ -140,7 +140,9 @@ class StepView(BaseModel):
     def to_text(self) -> str:
         """A compact multi-line rendering for terminals and prompts."""
         t = self.transaction
-        if t is None:
+        if self.step >= self.max_cycles:
+            pending = "  episode over: pending chargebacks and reviews were settled into the last step"
+        elif t is None:
             pending = "  next: idle checkout slot (no payment; any action is a no-op)"
         else:
             flags = [n for n, on in (("intl", t.international), ("new-device", t.new_device), ("geo", t.geo_mismatch)) if on]

@@ -531,13 +531,14 @@ def step_all(
 
         q = pnl[i]
         q[0] = margin + due[E_REVIEW_MARGIN]
-        q[1] = -(fees + due[E_REVIEW_FEES])
-        q[2] = -due[E_CB_AMOUNT]
-        q[3] = -params[K_DISPUTE_FEE] * due[E_CB_COUNT]
-        q[4] = -params[K_REVIEW_COST] if review else 0.0
-        q[5] = -params[K_THREEDS_COST] if threeds else 0.0
-        q[6] = -lost_value if abandoned else 0.0
-        q[7] = 0.0 if abandoned else -lost_value
+        # Costs are written as 0.0 - x so that a cost of zero reads 0.0, not -0.0.
+        q[1] = 0.0 - (fees + due[E_REVIEW_FEES])
+        q[2] = 0.0 - due[E_CB_AMOUNT]
+        q[3] = 0.0 - params[K_DISPUTE_FEE] * due[E_CB_COUNT]
+        q[4] = 0.0 - params[K_REVIEW_COST] if review else 0.0
+        q[5] = 0.0 - params[K_THREEDS_COST] if threeds else 0.0
+        q[6] = 0.0 - lost_value if abandoned else 0.0
+        q[7] = 0.0 if abandoned else 0.0 - lost_value
         profit = q[0] + q[1] + q[2] + q[3] + q[4] + q[5] + q[6] + q[7]
 
         # ---- graders: SmartPayEnv's three scores, judged on what the router could see
