@@ -297,28 +297,10 @@ def summarize(runtime: LeagueRuntime) -> str:
 
 
 def plot_learning_curve(run_dir: Path) -> Path | None:
-    """``learning_curve.png``: main players' returns against scripted baselines and in training."""
+    """``learning_curve.png``: the main players' returns (vs scripted baselines, in training) and throughput."""
+    from league.report import plot_learning_curves
+
     rows = read_progress(run_dir)
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, role in zip(axes, ("router", "fraudster")):
-        for key, label in ((f"{role}_main_vs_scripted", "vs scripted baselines"), (f"{role}_main_train_return", "in training (league)")):
-            points = [(int(r["iteration"]), float(r[key])) for r in rows if r.get(key)]
-            if points:
-                axis.plot(*zip(*points), marker="o", markersize=3, label=label)
-        axis.set_title(f"{role}_main")
-        axis.set_xlabel("iteration")
-        axis.set_ylabel("mean episode return")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    path = Path(run_dir) / "learning_curve.png"
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return plot_learning_curves(rows, Path(run_dir) / "learning_curve.png")

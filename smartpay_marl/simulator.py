@@ -36,9 +36,11 @@ from smartpay_marl.config import GameConfig
 from smartpay_marl.generator import Chunk, chunk_steps_for, generate_chunk
 from smartpay_marl.layout import (
     FRAUDSTER,
+    FRAUDSTER_ACTION_FIELDS,
     FRAUDSTER_OBS_DIM,
     NUM_GATEWAYS,
     ROUTER,
+    ROUTER_ACTION_FIELDS,
     ROUTER_ACTION_NVEC,
     ROUTER_OBS_DIM,
     STRATEGIES,
@@ -243,8 +245,6 @@ class Simulator:
 
     @staticmethod
     def _field_names(agent: str) -> list[str]:
-        from smartpay_marl.layout import FRAUDSTER_ACTION_FIELDS, ROUTER_ACTION_FIELDS
-
         return list(ROUTER_ACTION_FIELDS if agent == ROUTER else FRAUDSTER_ACTION_FIELDS)
 
     # ------------------------------------------------------------------ step
