@@ -18,8 +18,8 @@ on the new API stack:
   probabilities, renormalised over the loaded snapshots), keyed by the
   episode id so both agents of the episode agree.
 - **Results.** :class:`LeagueCallbacks` records, for every finished episode,
-  which modules played and the router's return; the driver turns these into
-  payoff statistics under the league's win definition.
+  which modules played and both agents' returns; the driver turns the
+  router's return into payoff statistics under the league's win definition.
 """
 
 from __future__ import annotations
@@ -85,13 +85,15 @@ class EpisodeMapping:
 
 
 class LeagueCallbacks(RLlibCallback):
-    """Reports every finished episode's matchup and router return, and the time spent in the env."""
+    """Reports every finished episode's matchup and both agents' returns, and the time spent in the env."""
 
     def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
         router_module = episode.module_for(ROUTER)
         fraudster_module = episode.module_for(FRAUDSTER)
         router_return = float(episode.agent_episodes[ROUTER].get_return())
-        metrics_logger.log_value(EPISODES_KEY, (router_module, fraudster_module, router_return), reduce="item_series")
+        fraudster_return = float(episode.agent_episodes[FRAUDSTER].get_return())  # not -router outside zero_sum
+        item = (router_module, fraudster_module, router_return, fraudster_return)
+        metrics_logger.log_value(EPISODES_KEY, item, reduce="item_series")
 
     def on_sample_end(self, *, env_runner=None, metrics_logger=None, **kwargs) -> None:
         now = time.perf_counter()

@@ -225,19 +225,17 @@ class LeagueRuntime:
         episodes = runner_results.get(EPISODES_KEY, []) or []
         slot_owner = dict(self.state.slots)
         win = self.state.config.win_definition
-        by_pair: dict[tuple[str, str], list[float]] = {}
-        for router_module, fraudster_module, router_return in episodes:
-            router = slot_owner.get(router_module, router_module)
-            fraudster = slot_owner.get(fraudster_module, fraudster_module)
-            router = self._player_name(router)
-            fraudster = self._player_name(fraudster)
-            by_pair.setdefault((router, fraudster), []).append(router_return)
-        for (router, fraudster), returns in sorted(by_pair.items()):
-            self.state.payoff.update(router, fraudster, win.router_win(np.asarray(returns)))
+        by_pair: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for router_module, fraudster_module, router_return, fraudster_return in episodes:
+            router = self._player_name(slot_owner.get(router_module, router_module))
+            fraudster = self._player_name(slot_owner.get(fraudster_module, fraudster_module))
+            by_pair.setdefault((router, fraudster), []).append((router_return, fraudster_return))
         returns_by_player: dict[str, list[float]] = {}
-        for (router, fraudster), returns in by_pair.items():
-            returns_by_player.setdefault(router, []).extend(returns)
-            returns_by_player.setdefault(fraudster, []).extend(-np.asarray(returns))
+        for (router, fraudster), pairs in sorted(by_pair.items()):
+            router_returns, fraudster_returns = (list(column) for column in zip(*pairs))
+            self.state.payoff.update(router, fraudster, win.router_win(np.asarray(router_returns)))
+            returns_by_player.setdefault(router, []).extend(router_returns)
+            returns_by_player.setdefault(fraudster, []).extend(fraudster_returns)
         return {
             "episodes": len(episodes),
             "mean_return": {name: float(np.mean(values)) for name, values in returns_by_player.items()},

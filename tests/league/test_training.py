@@ -126,3 +126,17 @@ def test_bad_training_config_names_the_field():
     with pytest.raises(ValueError, match="max_cyclez"):
         make_train_config({"game": {"max_cyclez": 5}})
     assert PlayerKind.HISTORICAL.value == "historical"
+
+
+def test_results_report_each_sides_own_return(tmp_path):
+    """Outside zero_sum the fraudster's return is not minus the router's; the log must show its own."""
+    from league.rllib_league import EPISODES_KEY
+
+    config = load_train_config(SMOKE, game={"reward_mode": "profit", "max_cycles": 100})
+    runtime = LeagueRuntime(config, tmp_path, LeagueState.new(config.league))
+    episodes = [("router_main", "fraudster_main", 10.0, 2.5), ("router_main", "fraudster_main", 14.0, 0.5)]
+    recorded = runtime.record_results({"env_runners": {EPISODES_KEY: episodes}})
+    assert recorded["mean_return"] == {"router_main": 12.0, "fraudster_main": 1.5}
+    win = runtime.state.config.win_definition
+    expected = float(np.mean(win.router_win(np.array([10.0, 14.0]))))
+    assert runtime.state.payoff.router_win_rate("router_main", "fraudster_main") == pytest.approx(expected)
