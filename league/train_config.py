@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from league.state import LeagueConfig
-from smartpay_marl.config import GameConfig, make_game_config
+from smartpay_marl.config import GameConfig, make_game_config, read_yaml_mapping, validation_message
 
 
 class PPOSettings(BaseModel):
@@ -99,27 +98,16 @@ class TrainConfig(BaseModel):
         return make_game_config(**self.game)
 
 
-def _format_errors(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']} (got {e.get('input')!r})" for e in error.errors()
-    )
-
-
 def make_train_config(data: dict[str, Any]) -> TrainConfig:
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as error:
-        raise ValueError(f"invalid training config: {_format_errors(error)}") from None
+        raise ValueError(f"invalid training config: {validation_message(error)}") from None
 
 
 def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
     """Load a run config from YAML; top-level keyword overrides win over the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping, got {type(data).__name__}")
+    data = read_yaml_mapping(path, "training config")
     data.update({key: value for key, value in overrides.items() if value is not None})
     try:
         return make_train_config(data)

@@ -206,26 +206,36 @@ class GameConfig(BaseModel):
         return max(self.chargeback_delay[1], self.review_delay[1])
 
 
+def validation_message(error: ValidationError) -> str:
+    """Pydantic's errors as one line, each naming the field's dotted path and the value given."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']} (got {e.get('input')!r})"
+        for e in error.errors()
+    )
+
+
+def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """The mapping in a YAML file; clear errors for a missing file or anything but a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping of config fields, got {type(data).__name__}")
+    return data
+
+
 def make_game_config(**overrides: Any) -> GameConfig:
     """Build a :class:`GameConfig`, re-raising pydantic's error as a ``ValueError`` that names fields."""
     try:
         return GameConfig(**overrides)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']} (got {e.get('input')!r})"
-            for e in error.errors()
-        )
-        raise ValueError(f"invalid game config: {problems}") from None
+        raise ValueError(f"invalid game config: {validation_message(error)}") from None
 
 
 def load_game_config(path: str | Path, **overrides: Any) -> GameConfig:
     """Load a game config from a YAML mapping; keyword overrides win over the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"game config not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping of config fields, got {type(data).__name__}")
+    data = read_yaml_mapping(path, "game config")
     data.update(overrides)
     try:
         return make_game_config(**data)

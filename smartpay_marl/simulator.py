@@ -43,9 +43,9 @@ from smartpay_marl.layout import (
     ROUTER_ACTION_FIELDS,
     ROUTER_ACTION_NVEC,
     ROUTER_OBS_DIM,
-    STRATEGIES,
     TX_DIM,
 )
+from smartpay_marl.spaces import fraudster_action_nvec
 
 PNL_TERMS = rules.PNL_TERMS
 METRIC_NAMES = rules.METRIC_NAMES
@@ -113,12 +113,7 @@ class Simulator:
         self.config = config
         self.num_envs = n = int(num_envs)
         self.chunk_steps = chunk_steps_for(n)
-        self.fraudster_nvec = (
-            len(config.intensity_levels),
-            len(config.stealth_levels),
-            len(config.burst_levels),
-            len(STRATEGIES),
-        )
+        self.fraudster_nvec = fraudster_action_nvec(config)
         self._high = {
             ROUTER: np.array(ROUTER_ACTION_NVEC, dtype=np.int64) - 1,
             FRAUDSTER: np.array(self.fraudster_nvec, dtype=np.int64) - 1,
