@@ -44,10 +44,10 @@ def main() -> None:
 
     import ray
 
-    from league.runtime import LeagueRuntime
-    from league.state import LeagueState
-    from league.train import run_iteration
-    from league.train_config import make_train_config
+    from league.rllib.runtime import LeagueRuntime
+    from league.core.state import LeagueState
+    from league.rllib.train import run_iteration
+    from league.core.config import make_train_config
 
     config_data = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     config_data.update({"name": "league_memory", "iterations": args.iterations, "eval_every": 0})

@@ -30,10 +30,10 @@ def main() -> None:
 
     import ray
 
-    from league.runtime import LeagueRuntime
-    from league.state import LeagueState
-    from league.train import run_iteration
-    from league.train_config import load_train_config, make_train_config
+    from league.rllib.runtime import LeagueRuntime
+    from league.core.state import LeagueState
+    from league.rllib.train import run_iteration
+    from league.core.config import load_train_config, make_train_config
 
     config = load_train_config(args.config)
     data = config.model_dump(by_alias=True)

@@ -1,6 +1,6 @@
 """The driver side of league training: build the PPO algorithm, run iterations, snapshot, checkpoint, resume.
 
-:class:`LeagueRuntime` owns the :class:`~league.state.LeagueState` and the run
+:class:`LeagueRuntime` owns the :class:`~league.core.state.LeagueState` and the run
 directory. Each iteration it
 
 1. chooses which snapshots to load into the bounded opponent slots and pushes
@@ -20,9 +20,7 @@ names the newest complete one).
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +29,9 @@ import yaml
 
 from agents.learned import ModulePolicy
 from agents.rllib_modules import learner_module_spec, scripted_module_spec
-from league.matchmaking import Matchmaker
-from league.players import Player, PlayerKind, Role, parse_scripted_name
-from league.rllib_league import (
+from league.core.matchmaking import Matchmaker
+from league.core.players import Player, PlayerKind, Role, parse_scripted_name
+from league.rllib.callbacks import (
     ENV_SECONDS_KEY,
     EPISODES_KEY,
     SAMPLE_SECONDS_KEY,
@@ -42,22 +40,10 @@ from league.rllib_league import (
     module_for_player,
     scripted_module_id,
 )
-from league.state import LeagueState
-from league.train_config import TrainConfig
-from league.win import WinDefinition
-
-LATEST = "latest"
-STATE_FILE = "league_state.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temp file in the same directory, then rename)."""
-    descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+from league.core.config import TrainConfig
+from league.core.rundir import STATE_FILE, RunDir, atomic_write_text
+from league.core.state import LeagueState
+from league.core.win import WinDefinition
 
 
 class LeagueRuntime:
@@ -65,7 +51,8 @@ class LeagueRuntime:
 
     def __init__(self, config: TrainConfig, run_dir: Path, state: LeagueState):
         self.config = config
-        self.run_dir = Path(run_dir)
+        self.paths = RunDir(run_dir)
+        self.run_dir = self.paths.root  # absolute: RLlib's checkpoint writers reject relative paths
         self.state = state
         self.game = config.game_config()
         self.slot_ids = {role: state.slot_ids(role) for role in Role}
@@ -199,7 +186,7 @@ class LeagueRuntime:
 
         states = {}
         for slot, name in changed.items():
-            path = self.run_dir / self.state.player(name).checkpoint_path
+            path = self.paths.inside(self.state.player(name).checkpoint_path, f"checkpoint_path of snapshot {name!r}")
             states[slot] = load_module(path).get_state()
             self.state.record_event("slot_loaded", slot=slot, player=name)
         algorithm.set_state({"learner_group": {"learner": {"rl_module": states}}})
@@ -271,9 +258,9 @@ class LeagueRuntime:
         weights = algorithm.learner_group.get_weights(module_ids=[learner.name])[learner.name]
         module = learner_module_spec(learner.role.value, self.config.ppo.hidden, self.game).build()
         module.set_state(weights)
-        relative = Path("snapshots") / f"{learner.name}@it{self.state.iteration}"
-        module.save_to_path(self.run_dir / relative)
-        self.state.add_snapshot(learner.name, self.state.iteration, str(relative))
+        relative = RunDir.snapshot_relative(f"{learner.name}@it{self.state.iteration}")
+        module.save_to_path(str(self.paths.inside(relative, "snapshot path")))
+        self.state.add_snapshot(learner.name, self.state.iteration, relative)
         return f"{learner.name}@it{self.state.iteration}"
 
     def learner_policy(self, algorithm, name: str) -> ModulePolicy:
@@ -286,29 +273,28 @@ class LeagueRuntime:
 
     # ------------------------------------------------------------------ persistence
     def write_run_files(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "snapshots").mkdir(exist_ok=True)
-        (self.run_dir / "checkpoints").mkdir(exist_ok=True)
+        self.paths.make()
         config = self.config.model_dump(mode="json", by_alias=True)
         config["league"]["win_definition"] = self.state.config.win_definition.model_dump()
-        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-        atomic_write_text(self.run_dir / "versions.json", json.dumps(versions(), indent=2))
+        atomic_write_text(self.paths.config, yaml.safe_dump(config, sort_keys=False))
+        atomic_write_text(self.paths.versions, json.dumps(versions(), indent=2))
 
     def save_checkpoint(self, algorithm) -> Path:
         """RLlib checkpoint plus league state in ``checkpoints/iter_NNNNN``; then point ``latest`` at it."""
-        directory = self.run_dir / "checkpoints" / f"iter_{self.state.iteration:05d}"
+        directory = self.paths.checkpoint_dir(self.state.iteration)
         algorithm.save_to_path(str(directory))
         self.state.save(directory / STATE_FILE)
-        atomic_write_text(self.run_dir / "checkpoints" / LATEST, directory.name)
-        self.state.save(self.run_dir / STATE_FILE)
+        atomic_write_text(self.paths.latest_pointer, directory.name)
+        self.state.save(self.paths.state)
         return directory
 
     @staticmethod
     def latest_checkpoint(run_dir: Path) -> Path:
-        pointer = Path(run_dir) / "checkpoints" / LATEST
-        if not pointer.is_file():
-            raise FileNotFoundError(f"{run_dir} has no complete checkpoint to resume from (missing {pointer})")
-        directory = pointer.parent / pointer.read_text().strip()
+        paths = RunDir(run_dir)
+        name = paths.latest_checkpoint_name()
+        if name is None:
+            raise FileNotFoundError(f"{paths.root} has no complete checkpoint to resume from (missing {paths.latest_pointer})")
+        directory = paths.checkpoints / name
         if not (directory / STATE_FILE).is_file():
             raise FileNotFoundError(f"checkpoint {directory} is incomplete: missing {STATE_FILE}")
         return directory

@@ -1,4 +1,4 @@
-"""Tests for league.payoff: decayed router/fraudster head-to-head statistics."""
+"""Tests for league.core.payoff: decayed router/fraudster head-to-head statistics."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from league.payoff import PayoffTable
-from league.players import Player, PlayerKind, Role
+from league.core.payoff import PayoffTable
+from league.core.players import Player, PlayerKind, Role
 
 ROUTER = Player(name="router_main", role=Role.ROUTER, kind=PlayerKind.MAIN)
 FRAUDSTER = Player(name="fraudster_main", role=Role.FRAUDSTER, kind=PlayerKind.MAIN)

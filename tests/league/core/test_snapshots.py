@@ -1,11 +1,11 @@
-"""Tests for league.snapshots: when a learner is frozen into a snapshot."""
+"""Tests for league.core.snapshots: when a learner is frozen into a snapshot."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from league.snapshots import SnapshotRule
+from league.core.snapshots import SnapshotRule
 
 
 def test_periodic_rule_counts_from_last_snapshot() -> None:

@@ -1,6 +1,6 @@
 """Restore the players of a league run directory as batched ``agents`` policies, without Ray.
 
-A run directory (see :mod:`league.runtime`) holds the league state, the
+A run directory (see :mod:`league.rllib.runtime`) holds the league state, the
 resolved config, snapshot module checkpoints under ``snapshots/<name>/`` and
 algorithm checkpoints under ``checkpoints/iter_NNNNN/`` (``checkpoints/latest``
 names the newest). This module turns a player name into a
@@ -33,17 +33,14 @@ import numpy as np
 
 from agents.base import Policy
 from agents.learned import CheckpointError, ModulePolicy, check_module_checkpoint, load_module
-from league.players import Player, PlayerKind, Role, parse_scripted_name, scripted_player_name
-from league.runtime import LATEST, STATE_FILE
-from league.state import LeagueFileError, LeagueState
-from league.train_config import TrainConfig, load_train_config
+from league.core.players import Player, PlayerKind, Role, parse_scripted_name, scripted_player_name
+from league.core.config import TrainConfig, load_train_config
+from league.core.rundir import CONFIG_FILE, LATEST, LEARNER_MODULES, STATE_FILE, RunDir, RunDirError
+from league.core.state import LeagueFileError, LeagueState
 from smartpay_marl.config import GameConfig
 from smartpay_marl.layout import FRAUDSTER, ROUTER
 from smartpay_marl.spaces import build_action_spaces, build_observation_spaces
 
-CONFIG_FILE = "config.yaml"
-#: Where an algorithm checkpoint keeps each learner's module, relative to the checkpoint directory.
-LEARNER_MODULES = Path("learner_group") / "learner" / "rl_module"
 AGENT_OF_ROLE = {Role.ROUTER: ROUTER, Role.FRAUDSTER: FRAUDSTER}
 #: Player kind of a scripted baseline that is not part of the league roster.
 BASELINE = "baseline"
@@ -106,7 +103,10 @@ class LeagueRun:
         if player.kind is PlayerKind.HISTORICAL:
             if not player.checkpoint_path:
                 raise RunLoadError(f"snapshot {name!r} in {self.run_dir / STATE_FILE} has no checkpoint_path")
-            path = self.run_dir / player.checkpoint_path
+            try:
+                path = RunDir(self.run_dir).inside(player.checkpoint_path, f"checkpoint_path of snapshot {name!r}")
+            except RunDirError as error:
+                raise RunLoadError(str(error)) from None
             return PlayerRecord(name, player.role.value, player.kind.value, player.created_iteration, str(path))
         if self.checkpoint_dir is None:
             raise RunLoadError(
@@ -150,7 +150,7 @@ class LeagueRun:
 
 def open_run(run_dir: str | Path) -> LeagueRun:
     """Read a run directory's config, league state and newest checkpoint pointer, with clear errors."""
-    run_dir = Path(run_dir)
+    run_dir = RunDir(run_dir).root
     if not run_dir.is_dir():
         raise RunLoadError(f"run directory not found: {run_dir}")
     config_path = run_dir / CONFIG_FILE
@@ -171,13 +171,15 @@ def open_run(run_dir: str | Path) -> LeagueRun:
 
 def latest_checkpoint_dir(run_dir: Path) -> Path | None:
     """The directory ``checkpoints/latest`` names; None if the run has no checkpoint pointer yet."""
-    pointer = Path(run_dir) / "checkpoints" / LATEST
-    if not pointer.is_file():
+    paths = RunDir(run_dir)
+    pointer = paths.latest_pointer
+    try:
+        name = paths.latest_checkpoint_name()
+    except RunDirError as error:
+        raise RunLoadError(str(error)) from None
+    if name is None:
         return None
-    name = pointer.read_text().strip()
-    if not name:
-        raise RunLoadError(f"checkpoint pointer {pointer} is empty")
-    directory = pointer.parent / name
+    directory = paths.checkpoints / name
     if not directory.is_dir():
         raise RunLoadError(f"checkpoint pointer {pointer} names {name!r}, but {directory} does not exist")
     if not (directory / LEARNER_MODULES).is_dir():
@@ -187,8 +189,7 @@ def latest_checkpoint_dir(run_dir: Path) -> Path | None:
 
 def _checkpoint_iteration(directory: Path) -> int | None:
     """The iteration in a checkpoint directory name ``iter_NNNNN``."""
-    _, _, digits = directory.name.partition("iter_")
-    return int(digits) if digits.isdigit() else None
+    return RunDir.checkpoint_iteration(directory)
 
 
 # ---------------------------------------------------------------------- restoring players

@@ -1,4 +1,4 @@
-"""Tests for league.pfsp: PFSP weighting functions and opponent sampling."""
+"""Tests for league.core.pfsp: PFSP weighting functions and opponent sampling."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from league.pfsp import ALLOWED_WEIGHTINGS, pfsp_probabilities, pfsp_weights, sample_opponent
+from league.core.pfsp import ALLOWED_WEIGHTINGS, pfsp_probabilities, pfsp_weights, sample_opponent
 
 WIN_RATES = np.array([0.0, 0.2, 0.5, 0.75, 0.9])
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from league.state import LeagueState
+from league.core.state import LeagueState
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 def smoke_config(tmp_path: Path, **overrides) -> Path:
@@ -31,7 +31,7 @@ def smoke_config(tmp_path: Path, **overrides) -> Path:
 
 
 def train_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "smartpay_marl.cli", "train", "--quiet", *args]
+    return [sys.executable, "-m", "league.cli", "train", "--quiet", *args]
 
 
 def test_resume_after_sigkill_loses_nothing(tmp_path):
@@ -74,9 +74,9 @@ def test_resume_after_sigkill_loses_nothing(tmp_path):
 def test_training_survives_a_crashing_env_runner(tmp_path):
     import ray
 
-    from league.runtime import LeagueRuntime
-    from league.train import run_iteration
-    from league.train_config import load_train_config
+    from league.rllib.runtime import LeagueRuntime
+    from league.rllib.train import run_iteration
+    from league.core.config import load_train_config
 
     config = load_train_config(smoke_config(tmp_path, **{"resources.num_env_runners": 1}))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -110,7 +110,7 @@ def test_training_on_a_two_node_cluster(tmp_path):
         subprocess.run([*start, f"--address=127.0.0.1:{port}"], check=True, env=env, capture_output=True, timeout=120)
         config = smoke_config(tmp_path, iterations=2, eval_every=0, **{"resources.num_env_runners": 2})
         done = subprocess.run(
-            [sys.executable, "-m", "smartpay_marl.cli", "train", "--config", str(config), "--output",
+            [sys.executable, "-m", "league.cli", "train", "--config", str(config), "--output",
              str(tmp_path / "run"), "--address", f"127.0.0.1:{port}"],
             capture_output=True, text=True, timeout=300, env=env,
         )

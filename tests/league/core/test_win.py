@@ -1,4 +1,4 @@
-"""Tests for league.win: the soft-win definition from continuous returns."""
+"""Tests for league.core.win: the soft-win definition from continuous returns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from league.win import WinDefinition, fraudster_win, router_win, stable_sigmoid
+from league.core.win import WinDefinition, fraudster_win, router_win, stable_sigmoid
 
 finite_returns = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False)
 references = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from league.players import Role
-from league.runtime import STATE_FILE, LeagueRuntime, calibrated_win_definition
-from league.state import LeagueState
-from league.train_config import TrainConfig, load_train_config, make_train_config
+from league.core.players import Role
+from league.core.config import TrainConfig, load_train_config, make_train_config
+from league.core.rundir import STATE_FILE, RunDir, read_progress
+from league.core.state import LeagueState
+from league.rllib.runtime import LeagueRuntime, calibrated_win_definition
 
 #: How long an iteration waits for crashed env runners to be restarted before giving up.
 RESTART_WAIT_S = 300.0
@@ -57,24 +58,24 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     if args.resume:
-        run_dir = Path(args.resume)
-        config = load_train_config(run_dir / "config.yaml")
-        checkpoint = LeagueRuntime.latest_checkpoint(run_dir)
+        run_dir = RunDir(args.resume)
+        config = load_train_config(run_dir.config)
+        checkpoint = LeagueRuntime.latest_checkpoint(run_dir.root)
         state = LeagueState.load(checkpoint / STATE_FILE)
     else:
         if not args.config:
             raise SystemExit("train: give --config FILE (or --resume RUN_DIR)")
         config = load_train_config(args.config)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(args.output or Path("runs") / f"{config.name}-{stamp}")
-        if (run_dir / STATE_FILE).exists():
+        run_dir = RunDir(args.output or Path("runs") / f"{config.name}-{stamp}")
+        if run_dir.state.exists():
             raise SystemExit(f"train: {run_dir} already holds a run; use --resume {run_dir} or another --output")
         checkpoint, state = None, None
     if args.iterations is not None:
         if args.iterations < 1:
             raise SystemExit("--iterations must be >= 1")
         config = make_train_config({**config.model_dump(by_alias=True), "iterations": args.iterations})
-    train(config, run_dir, state=state, checkpoint=checkpoint, address=args.address, verbose=not args.quiet)
+    train(config, run_dir.root, state=state, checkpoint=checkpoint, address=args.address, verbose=not args.quiet)
     return 0
 
 
@@ -182,7 +183,7 @@ def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, 
 
 def evaluate_mains(runtime: LeagueRuntime, algorithm) -> dict[str, float]:
     """Mean return of each main player against its scripted evaluation opponents (same seed every time)."""
-    from league.loading import torch_threads
+    from league.evaluation.loading import torch_threads
 
     learners = {p.name for p in runtime.state.learning_players()}
     scores: dict[str, float] = {}
@@ -260,14 +261,6 @@ def _truncate_progress(run_dir: Path, iteration: int) -> None:
         writer.writerows(rows)
 
 
-def read_progress(run_dir: Path) -> list[dict[str, str]]:
-    path = Path(run_dir) / "progress.csv"
-    if not path.exists():
-        return []
-    with path.open() as handle:
-        return list(csv.DictReader(handle))
-
-
 def _report_placement(algorithm, log) -> None:
     import ray
 
@@ -298,7 +291,7 @@ def summarize(runtime: LeagueRuntime) -> str:
 
 def plot_learning_curve(run_dir: Path) -> Path | None:
     """``learning_curve.png``: the main players' returns (vs scripted baselines, in training) and throughput."""
-    from league.report import plot_learning_curves
+    from league.evaluation.report import plot_learning_curves
 
     rows = read_progress(run_dir)
     if not rows:

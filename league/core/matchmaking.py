@@ -10,7 +10,7 @@ Regimes (the opponent is always a player of the learner's opposite role):
 
   - main players sample the other side's snapshots, its main player and the
     league's scripted baselines of that side with the PFSP weighting of their
-    role (``league.pfsp``), using their win rates from the payoff table;
+    role (``league.core.pfsp``), using their win rates from the payoff table;
   - main exploiters always face the other side's main player;
   - league exploiters sample the whole other side (every player of that role:
     main, exploiters, snapshots and scripted baselines) with PFSP.
@@ -28,26 +28,15 @@ with the same seed on the same league makes the same choices.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from league.payoff import PayoffTable
-from league.pfsp import PFSPWeighting, parse_weighting, pfsp_probabilities
-from league.players import Player, PlayerKind, Role
+from league.core.payoff import PayoffTable
+from league.core.pfsp import PFSPWeighting, parse_weighting, pfsp_probabilities
+from league.core.players import Player, PlayerKind, Regime, Role
+from league.core.state import LeagueState
 
-if TYPE_CHECKING:
-    from league.state import LeagueState
-
-
-class Regime(str, Enum):
-    """How learners choose their opponents."""
-
-    FIXED = "fixed"
-    SELF_PLAY = "self_play"
-    FICTITIOUS = "fictitious"
-    PFSP = "pfsp"
 
 
 class LeagueView(Protocol):

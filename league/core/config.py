@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from league.state import LeagueConfig
+from league.core.state import LeagueConfig
 from smartpay_marl.config import GameConfig, make_game_config, read_yaml_mapping, validation_message
 
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from league.matchmaking import Regime
-from league.payoff import PayoffTable
-from league.pfsp import PFSPWeighting
-from league.players import (
+from league.core.payoff import PayoffTable
+from league.core.pfsp import PFSPWeighting
+from league.core.players import (
+    Regime,
     Player,
     PlayerKind,
     Role,
@@ -32,9 +32,9 @@ from league.players import (
     make_scripted_player,
     parse_scripted_name,
 )
-from league.players import snapshot_name as snapshot_name_for
-from league.snapshots import SnapshotRule
-from league.win import WinDefinition
+from league.core.players import snapshot_name as snapshot_name_for
+from league.core.snapshots import SnapshotRule
+from league.core.win import WinDefinition
 
 FORMAT_VERSION = 1
 """Version of the league state file format that this code reads and writes."""

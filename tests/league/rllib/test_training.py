@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from league.players import PlayerKind, Role
-from league.runtime import LeagueRuntime
-from league.state import LeagueState
-from league.train import run_iteration
-from league.train_config import load_train_config, make_train_config
+from league.core.players import PlayerKind, Role
+from league.rllib.runtime import LeagueRuntime
+from league.core.state import LeagueState
+from league.rllib.train import run_iteration
+from league.core.config import load_train_config, make_train_config
 
 pytestmark = pytest.mark.ray
-SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
+SMOKE = Path(__file__).parents[3] / "configs" / "smoke.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_bad_training_config_names_the_field():
 
 def test_results_report_each_sides_own_return(tmp_path):
     """Outside zero_sum the fraudster's return is not minus the router's; the log must show its own."""
-    from league.rllib_league import EPISODES_KEY
+    from league.rllib.callbacks import EPISODES_KEY
 
     config = load_train_config(SMOKE, game={"reward_mode": "profit", "max_cycles": 100})
     runtime = LeagueRuntime(config, tmp_path, LeagueState.new(config.league))

@@ -30,7 +30,7 @@ from collections import OrderedDict
 import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-from league.players import Player, PlayerKind, Role
+from league.core.players import Player, PlayerKind, Role
 from smartpay_marl.layout import FRAUDSTER, ROUTER
 
 ROLE_OF_AGENT = {ROUTER: Role.ROUTER, FRAUDSTER: Role.FRAUDSTER}

@@ -3,8 +3,8 @@
 :func:`write_evaluation` writes everything ``smartpay-marl evaluate`` leaves in
 ``RUN_DIR/eval/``; :func:`plot_exploit_curve` draws the learning curve of
 ``smartpay-marl exploit``. The functions only format data they are given;
-playing, fitting and solving happen in :mod:`league.evaluate` and
-:mod:`league.exploit`. Figures use matplotlib's Agg backend (no display).
+playing, fitting and solving happen in :mod:`league.evaluation.evaluate` and
+:mod:`league.rllib.exploit`. Figures use matplotlib's Agg backend (no display).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from league.loading import PlayerRecord
-from league.players import PlayerKind, Role
+from league.core.players import PlayerKind, Role
+from league.core.rundir import read_progress
+from league.evaluation.loading import PlayerRecord
 
-if TYPE_CHECKING:  # the evaluation types import this module at run time
-    from league.evaluate import Evaluation
+if TYPE_CHECKING:  # typing only: evaluate.py imports this module, never the other way round
+    from league.evaluation.evaluate import Evaluation
 
 FILES = {
     "report": "report.md",
@@ -42,8 +43,6 @@ _ANNOTATE_LIMIT = 16
 
 def write_evaluation(evaluation: Evaluation, output: Path, run_dir: Path) -> dict[str, Path]:
     """Write the report, payoff files and figures into ``output``; returns them by kind."""
-    from league.train import read_progress
-
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     files = {kind: output / name for kind, name in FILES.items()}

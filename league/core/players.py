@@ -31,6 +31,15 @@ class Role(str, Enum):
         return Role.FRAUDSTER if self is Role.ROUTER else Role.ROUTER
 
 
+class Regime(str, Enum):
+    """How learners choose their opponents."""
+
+    FIXED = "fixed"
+    SELF_PLAY = "self_play"
+    FICTITIOUS = "fictitious"
+    PFSP = "pfsp"
+
+
 class PlayerKind(str, Enum):
     """What a player is for, following AlphaStar's league."""
 

@@ -37,9 +37,10 @@ import numpy as np
 
 from agents.base import Policy
 from agents.evaluation import DEFAULT_MAX_ENVS, evaluate
-from league import report
-from league.loading import LeagueRun, PlayerRecord, baseline_names, load_player, open_run, torch_threads
-from league.meta import (
+from league.core.rundir import EVAL_DIR, RunDir
+from league.evaluation import report
+from league.evaluation.loading import LeagueRun, PlayerRecord, baseline_names, load_player, open_run, torch_threads
+from league.evaluation.meta import (
     exploitability,
     fraudster_exploitability,
     regrets,
@@ -47,13 +48,12 @@ from league.meta import (
     solve_zero_sum,
     uniform_meta,
 )
-from league.players import PlayerKind, Role
-from league.ratings import Ratings, fit_bradley_terry
-from league.win import WinDefinition
+from league.core.players import PlayerKind, Role
+from league.evaluation.ratings import Ratings, fit_bradley_terry
+from league.core.win import WinDefinition
 
 DEFAULT_EPISODES = 200
 DEFAULT_SEED = 0
-EVAL_DIR = "eval"
 #: Order of kinds within one iteration of the time axis: snapshots, then the live learners.
 _KIND_ORDER = {PlayerKind.HISTORICAL.value: 0, PlayerKind.MAIN.value: 1, PlayerKind.MAIN_EXPLOITER.value: 2,
                PlayerKind.LEAGUE_EXPLOITER.value: 3}  # fmt: skip
@@ -193,7 +193,7 @@ class MetaGame:
     the population takes from it relative to the game value: router ``i``:
     ``value - min_j A[i, j]``; fraudster ``j``: ``max_i A[i, j] - value``.
     ``*_regret`` is the same against the Nash mixture of the other side instead
-    of its best member (see :func:`league.meta.regrets`).
+    of its best member (see :func:`league.evaluation.meta.regrets`).
     """
 
     router_names: list[str]

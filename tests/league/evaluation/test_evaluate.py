@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from league.evaluate import CrossPlay, Settings, _thin_snapshots, analyse_meta_game, fit_ratings
-from league.loading import PlayerRecord
+from league.evaluation.evaluate import CrossPlay, Settings, _thin_snapshots, analyse_meta_game, fit_ratings
+from league.evaluation.loading import PlayerRecord
 
-SMOKE = Path(__file__).parents[2] / "configs" / "smoke.yaml"
+SMOKE = Path(__file__).parents[3] / "configs" / "smoke.yaml"
 ROUTERS_RPS = ["rock", "paper", "scissors"]
 
 
@@ -93,7 +93,7 @@ def test_thinning_keeps_evenly_spaced_snapshots_and_the_newest():
 def test_reproduce_command_parses_back_to_the_same_settings():
     import argparse
 
-    from league.evaluate import add_arguments
+    from league.evaluation.evaluate import add_arguments
 
     settings = Settings("runs/my run", 64, 7, {"router": ["risk_threshold"], "fraudster": []}, 5, 512,
                         "out dir", {}, {"reference": 0.0, "scale": 1.0})  # fmt: skip
@@ -131,10 +131,10 @@ def train_tiny_run(run_dir: Path, iterations: int = 2):
 
     Ray must be running. Writes ``progress.csv`` as ``smartpay-marl train`` does.
     """
-    from league.runtime import LeagueRuntime
-    from league.state import LeagueState
-    from league.train import PROGRESS_FIELDS, run_iteration
-    from league.train_config import load_train_config
+    from league.rllib.runtime import LeagueRuntime
+    from league.core.state import LeagueState
+    from league.rllib.train import PROGRESS_FIELDS, run_iteration
+    from league.core.config import load_train_config
 
     config = load_train_config(SMOKE, iterations=iterations)
     runtime = LeagueRuntime(config, run_dir, LeagueState.new(config.league))
@@ -177,7 +177,7 @@ def run_copy(trained, tmp_path):
 @pytest.mark.parametrize("name", ["router_main", "fraudster_main"])
 def test_restored_modules_act_like_the_live_algorithm(trained, name):
     from agents.learned import ModulePolicy
-    from league.loading import load_player, open_run
+    from league.evaluation.loading import load_player, open_run
 
     runtime, algorithm = trained
     run = open_run(runtime.run_dir)
@@ -197,9 +197,9 @@ def test_restored_modules_act_like_the_live_algorithm(trained, name):
 
 @pytest.mark.ray
 def test_evaluate_writes_every_output_and_the_command_reproduces_it(trained):
-    from league.evaluate import run_evaluation
-    from league.players import Role
-    from smartpay_marl.cli import main as cli_main
+    from league.evaluation.evaluate import run_evaluation
+    from league.core.players import Role
+    from league.cli import main as cli_main
 
     runtime, _ = trained
     baselines = {Role.ROUTER: ["risk_threshold"], Role.FRAUDSTER: ["fraud_surge"]}
@@ -239,7 +239,7 @@ def test_evaluate_writes_every_output_and_the_command_reproduces_it(trained):
 
 @pytest.mark.ray
 def test_unknown_player_lists_the_known_players(trained):
-    from league.loading import RunLoadError, load_player, open_run
+    from league.evaluation.loading import RunLoadError, load_player, open_run
 
     run = open_run(trained[0].run_dir)
     with pytest.raises(RunLoadError, match=r"unknown player 'router_mian'.*known players: router_main, fraudster_main"):
@@ -251,7 +251,7 @@ def test_unknown_player_lists_the_known_players(trained):
 
 @pytest.mark.ray
 def test_missing_run_files_name_the_path(run_copy, tmp_path):
-    from league.loading import RunLoadError, open_run
+    from league.evaluation.loading import RunLoadError, open_run
 
     with pytest.raises(RunLoadError, match="run directory not found"):
         open_run(tmp_path / "nowhere")
@@ -268,7 +268,7 @@ def test_missing_run_files_name_the_path(run_copy, tmp_path):
 
 @pytest.mark.ray
 def test_missing_or_partial_algorithm_checkpoint(run_copy):
-    from league.loading import LEARNER_MODULES, RunLoadError, load_player, open_run
+    from league.evaluation.loading import LEARNER_MODULES, RunLoadError, load_player, open_run
 
     latest = run_copy / "checkpoints" / "latest"
     checkpoint = run_copy / "checkpoints" / latest.read_text().strip()
@@ -290,7 +290,7 @@ def test_missing_or_partial_algorithm_checkpoint(run_copy):
 
 @pytest.mark.ray
 def test_partial_and_corrupt_snapshots_name_the_path(run_copy):
-    from league.loading import RunLoadError, load_player, open_run
+    from league.evaluation.loading import RunLoadError, load_player, open_run
 
     run = open_run(run_copy)
     (run_copy / "snapshots" / "router_main@it1" / "module_state.pkl").unlink()
@@ -311,7 +311,7 @@ def test_module_for_another_game_version_is_refused(run_copy):
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     from agents.rllib_modules import learner_module_spec
-    from league.loading import RunLoadError, load_player, open_run
+    from league.evaluation.loading import RunLoadError, load_player, open_run
 
     current = learner_module_spec("router", [32, 32])
     old_space = gym.spaces.Box(0.0, 1.0, shape=(46,), dtype=np.float32)  # the game had 46 router observations once
@@ -326,7 +326,7 @@ def test_module_for_another_game_version_is_refused(run_copy):
 
 @pytest.mark.ray
 def test_evaluate_command_reports_errors_without_a_traceback(run_copy, capsys):
-    from league.evaluate import add_arguments, main
+    from league.evaluation.evaluate import add_arguments, main
 
     import argparse
 

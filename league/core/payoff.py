@@ -1,7 +1,7 @@
 """Decayed head-to-head results between routers and fraudsters (the league's payoff table).
 
 For every (router, fraudster) pair the table keeps two decayed sums, as in AlphaStar
-and DI-engine: ``wins`` (sum of the router's soft wins, see ``league.win``) and
+and DI-engine: ``wins`` (sum of the router's soft wins, see ``league.core.win``) and
 ``games`` (number of episodes, each of weight 1). Each call to ``update`` first
 multiplies the pair's sums by ``decay`` (in (0, 1]; 1 means plain averages) and then
 adds the new episodes, so recent results count more:
@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from league.players import Player, Role
+from league.core.players import Player, Role
 
 UNKNOWN_PAIR_WIN_RATE = 0.5
 """Prior router win rate for a pair with no recorded games."""

@@ -1,4 +1,4 @@
-"""Tests for league.ratings: Bradley-Terry fit with a role term and online Elo."""
+"""Tests for league.evaluation.ratings: Bradley-Terry fit with a role term and online Elo."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from league.ratings import (
+from league.evaluation.ratings import (
     ELO_PER_LOGIT,
     FRAUDSTER,
     ROUTER,

@@ -1,4 +1,4 @@
-"""Tests for league.state: roster changes, slot assignment, and the saved JSON file."""
+"""Tests for league.core.state: roster changes, slot assignment, and the saved JSON file."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from league.matchmaking import Matchmaker, Regime
-from league.players import (
+from league.core.matchmaking import Matchmaker, Regime
+from league.core.players import (
     Player,
     PlayerKind,
     Role,
@@ -19,9 +19,9 @@ from league.players import (
     make_scripted_player,
     parse_scripted_name,
 )
-from league.snapshots import SnapshotRule
-from league.state import FORMAT_VERSION, LeagueConfig, LeagueFileError, LeagueState, UnknownPlayerError
-from league.win import WinDefinition
+from league.core.snapshots import SnapshotRule
+from league.core.state import FORMAT_VERSION, LeagueConfig, LeagueFileError, LeagueState, UnknownPlayerError
+from league.core.win import WinDefinition
 
 
 def make_state(**config_fields: object) -> LeagueState:
@@ -271,7 +271,7 @@ def test_config_validation(fields: dict, field: str) -> None:
         LeagueConfig(**fields)
 
 
-# Player records (league.players), exercised here because the state builds its roster from them.
+# Player records (league.core.players), exercised here because the state builds its roster from them.
 
 
 def test_roles_and_learning_roster() -> None:

@@ -1,4 +1,4 @@
-"""Tests for league.matchmaking: legal opponents per regime, PFSP preference, determinism."""
+"""Tests for league.core.matchmaking: legal opponents per regime, PFSP preference, determinism."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from league.matchmaking import Matchmaker, Regime
-from league.payoff import PayoffTable
-from league.players import Player, PlayerKind, Role, make_learning_players, make_scripted_player
+from league.core.matchmaking import Matchmaker, Regime
+from league.core.payoff import PayoffTable
+from league.core.players import Player, PlayerKind, Role, make_learning_players, make_scripted_player
 
 SCRIPTED = ["fraudster_scripted:neutral", "fraudster_scripted:aggressive", "router_scripted:rules"]
 SNAPSHOTS = [
