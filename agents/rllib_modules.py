@@ -37,12 +37,15 @@ class ScriptedRLModule(RLModule):
         self._policy = make_policy(self.model_config["policy"], self.model_config["role"])
         self._policy.reset(1, seed=0)
 
+    def act(self, observations: np.ndarray) -> np.ndarray:
+        """The baseline's actions for a batch of observations (numpy in, numpy out)."""
+        return self._policy.act(np.asarray(observations, dtype=np.float32))
+
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         observations = batch[Columns.OBS]
         if hasattr(observations, "numpy"):
             observations = observations.detach().cpu().numpy()
-        actions = self._policy.act(np.asarray(observations, dtype=np.float32))
-        return {Columns.ACTIONS: actions}
+        return {Columns.ACTIONS: self.act(observations)}
 
     def _forward_train(self, batch, **kwargs):
         raise NotImplementedError(

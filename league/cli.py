@@ -16,6 +16,7 @@ keeps its heavy imports (Ray, torch) inside ``main``, so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from types import ModuleType
 
@@ -61,7 +62,29 @@ def _version() -> str:
     return __version__
 
 
+#: Subcommands that train with RLlib, whose results depend on Python's string hashing (see below).
+_TRAINING_COMMANDS = ("train", "exploit")
+
+
+def _reexec_with_fixed_hash_seed() -> None:
+    """Restart this process with ``PYTHONHASHSEED=0`` for the training subcommands.
+
+    RLlib's learner shuffles each module's minibatches with the global numpy
+    generator, visiting the modules in an order that follows Python's
+    per-process string hashing, so two runs with the same seed diverge after
+    the first update unless the hash seed is fixed. Ray's worker processes
+    inherit the variable.
+    """
+    if os.environ.get("PYTHONHASHSEED") is not None:
+        return
+    if not any(word in _TRAINING_COMMANDS for word in sys.argv[1:3]):
+        return
+    os.execve(sys.executable, [sys.executable, "-m", "league.cli", *sys.argv[1:]], {**os.environ, "PYTHONHASHSEED": "0"})
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        _reexec_with_fixed_hash_seed()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

@@ -8,9 +8,9 @@ message, e.g. ``ppo.lr: Input should be greater than 0``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from league.core.state import LeagueConfig
 from smartpay_marl.config import GameConfig, make_game_config, read_yaml_mapping, validation_message
@@ -51,13 +51,21 @@ class PPOSettings(BaseModel):
 
 
 class Resources(BaseModel):
-    """Where sampling runs. ``num_env_runners=0`` samples in the driver process."""
+    """Where sampling and learning run. ``num_env_runners=0`` samples in the driver process.
+
+    ``env_runner: vector`` (the default) is the league's batched sampler
+    (:mod:`league.rllib.env_runner`): each env runner steps
+    ``num_envs_per_env_runner`` games in one compiled call. ``stock`` is RLlib's
+    own ``MultiAgentEnvRunner`` over one game per env copy, kept for comparison.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    num_env_runners: int = Field(1, ge=0)
-    num_envs_per_env_runner: int = Field(1, ge=1)
+    env_runner: Literal["vector", "stock"] = "vector"
+    num_env_runners: int = Field(1, ge=0, le=256)
+    num_envs_per_env_runner: int = Field(256, ge=1, le=65536)
     num_cpus_per_env_runner: float = Field(1.0, gt=0)
+    num_gpus_per_learner: float = Field(0.0, ge=0, description="GPUs per learner; 0 learns on the CPU")
     restart_failed_env_runners: bool = True
 
 
@@ -83,6 +91,13 @@ class TrainConfig(BaseModel):
     league: LeagueConfig = Field(default_factory=LeagueConfig)
     ppo: PPOSettings = Field(default_factory=PPOSettings)
     resources: Resources = Field(default_factory=Resources)
+    fraudster_baseline: Literal["none", "counterfactual"] = Field(
+        "none",
+        description=(
+            "training signal of learning fraudsters: 'counterfactual' subtracts its reward in a shadow game "
+            "with an idle ring (same customers, same router); equilibria are unchanged (vector env runner only)"
+        ),
+    )
     calibrate_win: bool = Field(
         True,
         description="set the win definition's reference and scale from a scripted round robin at the start",
@@ -93,6 +108,12 @@ class TrainConfig(BaseModel):
     def _game_is_valid(cls, fields: dict[str, Any]) -> dict[str, Any]:
         make_game_config(**fields)
         return fields
+
+    @model_validator(mode="after")
+    def _baseline_needs_vector_runner(self) -> "TrainConfig":
+        if self.fraudster_baseline == "counterfactual" and self.resources.env_runner != "vector":
+            raise ValueError("fraudster_baseline: 'counterfactual' needs resources.env_runner: vector")
+        return self
 
     def game_config(self) -> GameConfig:
         return make_game_config(**self.game)

@@ -159,3 +159,56 @@ class Matchmaker:
         if self.regime is Regime.FIXED:
             return f"at least one scripted {other} player"
         return f"a {other} main player"
+
+
+class MatchupPlan:
+    """One iteration's matchmaking over the modules that are playable now, drawn per episode.
+
+    The league driver turns each learner's opponent probabilities (from
+    :meth:`Matchmaker.opponent_probabilities`, renormalised over the opponents
+    that have a module loaded this iteration) into a plan and sends it to
+    every sampler. :meth:`draw` is the one place where a training episode's
+    matchup is drawn: a learner uniformly, then its opponent by the plan's
+    probabilities, as :meth:`Matchmaker.choose_matchup` does over players.
+
+    Args:
+        learners: ``[(module id, role)]`` of the learning modules that may be chosen.
+        opponents: ``{learner module id: ([opponent module ids], [probabilities])}``.
+        seed: seed for samplers that draw from this plan.
+    """
+
+    def __init__(
+        self,
+        learners: Sequence[tuple[str, Role | str]],
+        opponents: Mapping[str, tuple[Sequence[str], Sequence[float]]],
+        seed: int = 0,
+    ):
+        if not learners:
+            raise ValueError("no learning module has an opponent; check the league's regime and scripted_opponents")
+        self.learners = [(module, Role(role)) for module, role in learners]
+        self.opponents: dict[str, tuple[list[str], np.ndarray]] = {}
+        for module, _ in self.learners:
+            if module not in opponents:
+                raise ValueError(f"learner module {module!r} has no opponents in the plan")
+            names, probabilities = opponents[module]
+            weights = np.asarray(probabilities, dtype=float)
+            if len(names) != len(weights) or not len(names) or (weights < 0).any() or weights.sum() <= 0:
+                raise ValueError(f"opponent probabilities of {module!r} must be non-negative, non-empty and match the names")
+            self.opponents[module] = (list(names), weights / weights.sum())
+        self.seed = int(seed)
+
+    def draw(self, rng: np.random.Generator, count: int) -> list[tuple[str, str]]:
+        """``count`` independent matchups as ``(router module, fraudster module)``."""
+        learner_index = rng.integers(len(self.learners), size=count)
+        uniforms = rng.random(count)
+        matchups = []
+        for index, u in zip(learner_index.tolist(), uniforms.tolist()):
+            learner, role = self.learners[index]
+            names, probabilities = self.opponents[learner]
+            position = min(int(np.searchsorted(np.cumsum(probabilities), u, side="right")), len(names) - 1)
+            opponent = names[position]
+            matchups.append((learner, opponent) if role is Role.ROUTER else (opponent, learner))
+        return matchups
+
+    def learner_modules(self) -> list[str]:
+        return [module for module, _ in self.learners]

@@ -30,14 +30,15 @@ from collections import OrderedDict
 import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
+from league.core.matchmaking import MatchupPlan
 from league.core.players import Player, PlayerKind, Role
 from smartpay_marl.layout import FRAUDSTER, ROUTER
 
-ROLE_OF_AGENT = {ROUTER: Role.ROUTER, FRAUDSTER: Role.FRAUDSTER}
 #: Metric key under which every env runner reports finished episodes.
 EPISODES_KEY = "league_episodes"
 ENV_SECONDS_KEY = "league_env_seconds"
 SAMPLE_SECONDS_KEY = "league_sample_seconds"
+FORWARD_SECONDS_KEY = "league_forward_seconds"
 
 
 def scripted_module_id(player_name: str) -> str:
@@ -46,20 +47,16 @@ def scripted_module_id(player_name: str) -> str:
 
 
 class EpisodeMapping:
-    """A picklable ``policy_mapping_fn``: one (router module, fraudster module) matchup per episode.
+    """A picklable ``policy_mapping_fn`` that carries the iteration's :class:`MatchupPlan`.
 
-    Args:
-        learners: ``[(module_id, role value)]`` of the learning modules that may be chosen.
-        opponents: ``{learner module id: ([opponent module ids], [probabilities])}``.
-        seed: seed of the per-process generator.
+    The vectorised env runner reads :attr:`plan` and draws every env's matchup
+    at episode start. RLlib's stock ``MultiAgentEnvRunner`` calls the mapping
+    per agent; it draws the episode's matchup from the same plan on first use
+    and remembers it by episode id, so both agents of an episode agree.
     """
 
-    def __init__(self, learners: list[tuple[str, str]], opponents: dict[str, tuple[list[str], list[float]]], seed: int):
-        if not learners:
-            raise ValueError("no learning module has an opponent; check the league's regime and scripted_opponents")
-        self.learners = learners
-        self.opponents = opponents
-        self.seed = seed
+    def __init__(self, plan: MatchupPlan):
+        self.plan = plan
         self._rng: np.random.Generator | None = None
         self._cache: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
@@ -69,11 +66,8 @@ class EpisodeMapping:
         if found is not None:
             return found
         if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        learner, role = self.learners[int(self._rng.integers(len(self.learners)))]
-        modules, probabilities = self.opponents[learner]
-        opponent = modules[int(self._rng.choice(len(modules), p=probabilities))]
-        pair = (learner, opponent) if role == Role.ROUTER.value else (opponent, learner)
+            self._rng = np.random.default_rng(self.plan.seed)
+        pair = self.plan.draw(self._rng, 1)[0]
         self._cache[episode_id] = pair
         if len(self._cache) > 4096:  # episodes end long before this; forget the oldest
             self._cache.popitem(last=False)

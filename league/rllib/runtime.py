@@ -29,11 +29,12 @@ import yaml
 
 from agents.learned import ModulePolicy
 from agents.rllib_modules import learner_module_spec, scripted_module_spec
-from league.core.matchmaking import Matchmaker
+from league.core.matchmaking import Matchmaker, MatchupPlan
 from league.core.players import Player, PlayerKind, Role, parse_scripted_name
 from league.rllib.callbacks import (
     ENV_SECONDS_KEY,
     EPISODES_KEY,
+    FORWARD_SECONDS_KEY,
     SAMPLE_SECONDS_KEY,
     EpisodeMapping,
     LeagueCallbacks,
@@ -87,14 +88,30 @@ class LeagueRuntime:
         ppo, resources = self.config.ppo, self.config.resources
         specs = self.module_specs()
         trained = [p.name for p in self.learners()]
+        env_config = dict(self.config.game)
+        if resources.env_runner == "vector":
+            from league.rllib.env_runner import RUNNER_SETTINGS_KEY, VectorLeagueEnvRunner
+
+            env_config[RUNNER_SETTINGS_KEY] = {
+                "num_envs": resources.num_envs_per_env_runner,
+                "fraudster_baseline": self.config.fraudster_baseline,
+            }
+            runner_settings = {
+                "env_runner_cls": VectorLeagueEnvRunner,
+                "num_envs_per_env_runner": 1,  # the runner batches its own games
+                "rollout_fragment_length": -(-ppo.train_batch_size // max(1, resources.num_env_runners)),
+            }
+        else:
+            runner_settings = {"num_envs_per_env_runner": resources.num_envs_per_env_runner}
         return (
             PPOConfig()
-            .environment(SmartPayRLlibEnv, env_config=dict(self.config.game))
+            .environment(SmartPayRLlibEnv, env_config=env_config)
             .env_runners(
                 num_env_runners=resources.num_env_runners,
-                num_envs_per_env_runner=resources.num_envs_per_env_runner,
                 num_cpus_per_env_runner=resources.num_cpus_per_env_runner,
+                **runner_settings,
             )
+            .learners(num_gpus_per_learner=resources.num_gpus_per_learner)
             .multi_agent(
                 policies=sorted(specs),  # a set would order module initialisation by string hash
                 policy_mapping_fn=self.mapping(),
@@ -154,11 +171,11 @@ class LeagueRuntime:
                 continue
             total = sum(modules.values())
             probabilities = {module: p / total for module, p in modules.items()}
-            learners.append((learner.name, learner.role.value))
+            learners.append((learner.name, learner.role))
             opponents[learner.name] = (list(probabilities), list(probabilities.values()))
             plan[learner.name] = probabilities
         seed = int(self._rng(2).integers(2**31))
-        return plan, EpisodeMapping(learners, opponents, seed)
+        return plan, EpisodeMapping(MatchupPlan(learners, opponents, seed))
 
     def mapping(self) -> EpisodeMapping:
         return self.plan()[1]
@@ -227,6 +244,7 @@ class LeagueRuntime:
             "episodes": len(episodes),
             "mean_return": {name: float(np.mean(values)) for name, values in returns_by_player.items()},
             "env_seconds": _seconds(runner_results.get(ENV_SECONDS_KEY)),
+            "forward_seconds": _seconds(runner_results.get(FORWARD_SECONDS_KEY)),
             "sample_seconds": _seconds(runner_results.get(SAMPLE_SECONDS_KEY)),
         }
 
