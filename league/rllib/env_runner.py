@@ -125,6 +125,9 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         self._resets = 0
         self._action_rng = np.random.default_rng([int(self.config.seed or 0), int(self.worker_index or 0), 7])
         self._segment: _Segment | None = None
+        #: ``(router module, fraudster module, router return, fraudster return)`` of the episodes the last
+        #: ``sample()`` finished, with the games' true returns.
+        self.last_finished: list[tuple[str, str, float, float]] = []
         self._observations: dict[str, np.ndarray] | None = None
         self._shadow_observations: np.ndarray | None = None
         self._returns = np.zeros((0, 2))
@@ -183,6 +186,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
                 self._segment = self._continue(self._segment)
             episodes = self._build_episodes(segments)
         self._log_metrics(segments, finished, timing, time.perf_counter() - began)
+        self.last_finished = finished
         return episodes
 
     def _plan(self):
@@ -194,10 +198,19 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
             )
         return mapping.plan
 
+    def _reset_seeds(self, resets: int) -> tuple[int, int]:
+        """The game seed and the matchup seed of the ``resets``-th reset of this env runner."""
+        seeds = np.random.SeedSequence([int(self.config.seed or 0), int(self.worker_index or 0), resets])
+        env_seed, matchup_seed = (int(s) for s in seeds.generate_state(2))
+        return env_seed, matchup_seed
+
+    def next_reset_seed(self) -> int:
+        """The seed the games will be reset with at the next episode start (to replay an episode elsewhere)."""
+        return self._reset_seeds(self._resets)[0]
+
     def _start_episodes(self, timing: dict[str, float]) -> None:
         plan = self._plan()
-        seeds = np.random.SeedSequence([int(self.config.seed or 0), int(self.worker_index or 0), self._resets])
-        env_seed, matchup_seed = (int(s) for s in seeds.generate_state(2))
+        env_seed, matchup_seed = self._reset_seeds(self._resets)
         matchups = plan.draw(np.random.default_rng([matchup_seed, plan.seed]), self.num_vector_envs)
         self._resets += 1
         start = time.perf_counter()
