@@ -26,6 +26,7 @@ def _subcommands() -> dict[str, tuple[ModuleType, str]]:
     from agents import baselines
     from league.evaluation import evaluate
     from league.rllib import exploit, train
+    from league.serving import cli as serve
     from smartpay_marl import bench, demo
 
     return {
@@ -35,6 +36,7 @@ def _subcommands() -> dict[str, tuple[ModuleType, str]]:
         "train": (train, "train a league with RLlib"),
         "evaluate": (evaluate, "cross-play, ratings and meta-Nash of a league run"),
         "exploit": (exploit, "approximate exploitability of a player by a best response"),
+        "serve": (serve, "serve the game over HTTP for language-model and remote agents"),
     }
 
 

@@ -1,0 +1,16 @@
+"""The game served over HTTP, for language-model and remote agents.
+
+One side of a game is played by the remote caller; the other by a scripted
+baseline from :mod:`agents.registry` or by a player of a league run restored
+without Ray. The package lives in ``league`` because it restores league
+players; the client, which needs none of this, is :mod:`smartpay_marl.client`.
+
+- :mod:`league.serving.schemas`: request and reply models (the HTTP contract).
+- :mod:`league.serving.opponents`: scripted and league opponents, restored once per server.
+- :mod:`league.serving.sessions`: one game per session, with a lock each, a bound on their number and idle expiry.
+- :mod:`league.serving.app`: the FastAPI application factory.
+- :mod:`league.serving.cli`: ``smartpay-marl serve``.
+
+Importing this package imports neither FastAPI nor uvicorn; only
+:mod:`league.serving.app` and the ``serve`` command's ``main`` do.
+"""
