@@ -93,6 +93,28 @@ COUNTERFACTUAL = "counterfactual"
 _AGENT_INDEX = {ROUTER: 0, FRAUDSTER: 1}
 
 
+def env_runner_settings(resources, fraudster_baseline: str, train_batch_size: int, game_fields: dict) -> tuple[dict, dict]:
+    """``(env_config, env_runners kwargs)`` for ``PPOConfig`` under a run's ``resources``.
+
+    With ``resources.env_runner == "vector"`` the env runners are
+    :class:`VectorLeagueEnvRunner` s of ``num_envs_per_env_runner`` batched games,
+    each sampling its share of the train batch per iteration; otherwise RLlib's
+    stock runner steps ``num_envs_per_env_runner`` copies of the game.
+    """
+    env_config = dict(game_fields)
+    if resources.env_runner != "vector":
+        return env_config, {"num_envs_per_env_runner": resources.num_envs_per_env_runner}
+    env_config[RUNNER_SETTINGS_KEY] = {
+        "num_envs": resources.num_envs_per_env_runner,
+        "fraudster_baseline": fraudster_baseline,
+    }
+    return env_config, {
+        "env_runner_cls": VectorLeagueEnvRunner,
+        "num_envs_per_env_runner": 1,  # the runner batches its own games
+        "rollout_fragment_length": -(-train_batch_size // max(1, resources.num_env_runners)),
+    }
+
+
 class _Segment:
     """One stretch of lockstep steps of all N games inside one episode (a fragment of it)."""
 

@@ -31,6 +31,7 @@ from agents.learned import ModulePolicy
 from agents.rllib_modules import learner_module_spec, scripted_module_spec
 from league.core.matchmaking import Matchmaker, MatchupPlan
 from league.core.players import Player, PlayerKind, Role, parse_scripted_name
+from league.rllib.env_runner import env_runner_settings
 from league.rllib.callbacks import (
     ENV_SECONDS_KEY,
     EPISODES_KEY,
@@ -88,21 +89,9 @@ class LeagueRuntime:
         ppo, resources = self.config.ppo, self.config.resources
         specs = self.module_specs()
         trained = [p.name for p in self.learners()]
-        env_config = dict(self.config.game)
-        if resources.env_runner == "vector":
-            from league.rllib.env_runner import RUNNER_SETTINGS_KEY, VectorLeagueEnvRunner
-
-            env_config[RUNNER_SETTINGS_KEY] = {
-                "num_envs": resources.num_envs_per_env_runner,
-                "fraudster_baseline": self.config.fraudster_baseline,
-            }
-            runner_settings = {
-                "env_runner_cls": VectorLeagueEnvRunner,
-                "num_envs_per_env_runner": 1,  # the runner batches its own games
-                "rollout_fragment_length": -(-ppo.train_batch_size // max(1, resources.num_env_runners)),
-            }
-        else:
-            runner_settings = {"num_envs_per_env_runner": resources.num_envs_per_env_runner}
+        env_config, runner_settings = env_runner_settings(
+            resources, self.config.fraudster_baseline, ppo.train_batch_size, self.config.game
+        )
         return (
             PPOConfig()
             .environment(SmartPayRLlibEnv, env_config=env_config)
