@@ -35,6 +35,7 @@ PROGRESS_FIELDS = (
     "wall_s",
     "steps_per_s",
     "env_share",  # wall time inside the game's reset/step / wall time of sampling, summed over env runners
+    "forward_share",  # wall time in module forward passes / wall time of sampling (vector env runner only)
     "router_main_train_return",
     "fraudster_main_train_return",
     "router_main_vs_scripted",
@@ -167,6 +168,8 @@ def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, 
         "wall_s": round(time.perf_counter() - start, 2),
         "steps_per_s": round(sampled / seconds, 1) if seconds > 0 else "",
         "env_share": round(recorded["env_seconds"] / sample_seconds, 4) if sample_seconds else "",
+        "forward_share": round(recorded["forward_seconds"] / sample_seconds, 4) if sample_seconds else "",
+        "sample_s": round(sample_seconds, 4),
         "router_main_train_return": _round(recorded["mean_return"].get("router_main")),
         "fraudster_main_train_return": _round(recorded["mean_return"].get("fraudster_main")),
         "router_snapshots": len(state.snapshots(Role.ROUTER)),
