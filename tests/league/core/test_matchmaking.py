@@ -194,3 +194,37 @@ def test_bad_inputs_rejected() -> None:
     stranger = Player(name="router_main_exploiter_9", role=Role.ROUTER, kind=PlayerKind.MAIN_EXPLOITER)
     with pytest.raises(ValueError, match="not in the league roster"):
         matchmaker.choose_opponent(stranger)
+
+
+# ---------------------------------------------------------------------- MatchupPlan (what training samples from)
+
+
+def test_matchup_plan_draws_learners_uniformly_and_opponents_by_probability():
+    from league.core.matchmaking import MatchupPlan
+
+    plan = MatchupPlan(
+        [("router_main", Role.ROUTER), ("fraudster_main", Role.FRAUDSTER)],
+        {"router_main": (["fraudster_main", "fraudster_slot_0"], [0.75, 0.25]), "fraudster_main": (["router_main"], [1.0])},
+        seed=3,
+    )
+    matchups = plan.draw(np.random.default_rng(0), 40_000)
+    assert all(len(m) == 2 for m in matchups)
+    share_slot = sum(m == ("router_main", "fraudster_slot_0") for m in matchups) / len(matchups)
+    share_main = sum(m == ("router_main", "fraudster_main") for m in matchups) / len(matchups)
+    # Half the draws pick the router learner; a quarter of those face the slot. The other half is the
+    # fraudster learner against router_main, which is also the pair (router_main, fraudster_main).
+    assert share_slot == pytest.approx(0.125, abs=0.01)
+    assert share_main == pytest.approx(0.5 + 0.375, abs=0.01)
+    again = plan.draw(np.random.default_rng(0), 40_000)
+    assert again == matchups
+
+
+def test_matchup_plan_rejects_a_learner_without_opponents():
+    from league.core.matchmaking import MatchupPlan
+
+    with pytest.raises(ValueError, match="no learning module"):
+        MatchupPlan([], {})
+    with pytest.raises(ValueError, match="router_main"):
+        MatchupPlan([("router_main", Role.ROUTER)], {})
+    with pytest.raises(ValueError, match="non-negative"):
+        MatchupPlan([("router_main", Role.ROUTER)], {"router_main": (["a"], [-1.0])})
