@@ -1,15 +1,10 @@
-"""Play every scripted router against every scripted fraudster and report the table (``smartpay-marl baselines``).
+"""Play every scripted router against every scripted fraudster and print the table of mean router returns.
 
-One round robin from one seed (common random numbers across pairings): a
-markdown matrix of mean router returns, a per-router summary against the
-neutral fraudster, the elapsed time, and optionally the full statistics as
-JSON and the matrix as a heatmap PNG.
-
-Wire it into a CLI with :func:`add_arguments` and :func:`main`::
-
-    parser = subparsers.add_parser("baselines")
-    add_arguments(parser)
-    parser.set_defaults(func=main)
+One round robin from one seed, so every pairing faces the same customers and
+coin flips (common random numbers). Prints a markdown matrix of mean router
+returns, a per-router summary against the neutral fraudster and the elapsed
+time. --json PATH also writes every pairing's statistics with 95% confidence
+intervals; --png PATH writes the matrix as a heatmap.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Throughput benchmark of the game: env-steps per second for the single env and the vector env.
 
-Run ``smartpay-marl bench``. Actions are drawn ahead of time (a fixed random
+Run smartpay-marl bench. Actions are drawn ahead of time (a fixed random
 sequence per env count), so the figure measures the game, not the policy.
 Machines here are shared and noisy: compare figures taken in one run.
 """
@@ -81,9 +81,10 @@ def run_bench(seconds: float = 3.0, sizes=DEFAULT_VECTOR_SIZES, json_path: str |
 def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement (default 3)")
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=list(DEFAULT_VECTOR_SIZES), help="vector env sizes N"
+        "--sizes", type=int, nargs="+", default=list(DEFAULT_VECTOR_SIZES), metavar="N",
+        help="vector env sizes to measure (default: 1 64 1024 4096)",
     )
-    parser.add_argument("--json", dest="json_path", help="also write the figures to this JSON file")
+    parser.add_argument("--json", dest="json_path", metavar="PATH", help="also write the figures to this JSON file")
 
 
 def main(args) -> None:

@@ -24,8 +24,10 @@ def demo_router_action(obs: np.ndarray) -> np.ndarray:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=12, help="steps to print (default 12)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--difficulty", choices=["easy", "medium", "hard"], default="medium")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the episode (default 0)")
+    parser.add_argument(
+        "--difficulty", choices=["easy", "medium", "hard"], default="medium", help="game preset (default medium)"
+    )
 
 
 def main(args) -> None:
