@@ -33,6 +33,14 @@ class PPOSettings(BaseModel):
     num_epochs: int = Field(6, ge=1)
     hidden: list[int] = Field(default_factory=lambda: [64, 64], min_length=1)
 
+    @field_validator("hidden")
+    @classmethod
+    def _layer_sizes_positive(cls, sizes: list[int]) -> list[int]:
+        bad = [size for size in sizes if size < 1]
+        if bad:
+            raise ValueError(f"every layer size must be > 0, got {sizes}")
+        return sizes
+
     def rllib_training_kwargs(self, batch: int | None = None) -> dict[str, Any]:
         """Arguments for ``PPOConfig.training``; ``batch`` caps the train batch (e.g. at a small budget)."""
         batch = self.train_batch_size if batch is None else min(batch, self.train_batch_size)
@@ -109,6 +117,24 @@ class TrainConfig(BaseModel):
         make_game_config(**fields)
         return fields
 
+    @field_validator("eval_opponents")
+    @classmethod
+    def _eval_opponents_known(cls, opponents: dict[str, list[str]]) -> dict[str, list[str]]:
+        from agents.registry import policy_names
+
+        for role, names in opponents.items():
+            if role not in ("router", "fraudster"):
+                raise ValueError(f"keys must be 'router' or 'fraudster', got {role!r}")
+            # The main router is scored against scripted fraudsters, and the other way round.
+            other = "fraudster" if role == "router" else "router"
+            unknown = [name for name in names if name not in policy_names(other)]
+            if unknown:
+                raise ValueError(
+                    f"{role}: unknown scripted {other} policies {unknown}; agents.registry has: "
+                    f"{', '.join(policy_names(other))}"
+                )
+        return opponents
+
     @model_validator(mode="after")
     def _baseline_needs_vector_runner(self) -> "TrainConfig":
         if self.fraudster_baseline == "counterfactual" and self.resources.env_runner != "vector":
@@ -129,6 +155,11 @@ def make_train_config(data: dict[str, Any]) -> TrainConfig:
 def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
     """Load a run config from YAML; top-level keyword overrides win over the file."""
     data = read_yaml_mapping(path, "training config")
+    if not data:
+        raise ValueError(
+            f"{path}: the training config is empty; give at least its fields that differ from the defaults "
+            "(see configs/ for examples)"
+        )
     data.update({key: value for key, value in overrides.items() if value is not None})
     try:
         return make_train_config(data)

@@ -71,8 +71,15 @@ class LeagueConfig(BaseModel):
     @field_validator("scripted_opponents")
     @classmethod
     def _scripted_names_valid(cls, names: list[str]) -> list[str]:
+        from agents.registry import policy_names
+
         for name in names:
-            parse_scripted_name(name)
+            role, policy = parse_scripted_name(name)
+            if policy not in policy_names(role.value):
+                raise ValueError(
+                    f"unknown scripted {role.value} policy {policy!r} in {name!r}; "
+                    f"agents.registry has: {', '.join(policy_names(role.value))}"
+                )
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"scripted_opponents must not repeat names, repeated: {duplicates}")
@@ -106,6 +113,10 @@ class LeagueState(BaseModel):
     """Live opponent slot id -> name of the snapshot loaded in it."""
     slot_use_order: list[str] = Field(default_factory=list)
     """Occupied slot ids, least recently used first."""
+    snapshot_checksums: dict[str, str] = Field(default_factory=dict)
+    """Snapshot name -> checksum of its files (``agents.snapshot_format.snapshot_checksum``) when it was saved."""
+    retired: list[Player] = Field(default_factory=list)
+    """Snapshots taken out of the league (e.g. broken files); kept for the record, never matched."""
 
     @classmethod
     def new(cls, config: LeagueConfig) -> LeagueState:
@@ -136,6 +147,15 @@ class LeagueState(BaseModel):
                     f"slots key {slot!r} is not a valid slot for {player.role.value!r} "
                     f"(allowed: {self.slot_ids(player.role)})"
                 )
+        retired = [p.name for p in self.retired]
+        clash = sorted(set(retired) & set(names))
+        if clash:
+            raise ValueError(f"retired players must not also be in players: {clash}")
+        if any(p.kind is not PlayerKind.HISTORICAL for p in self.retired):
+            raise ValueError("retired must hold only historical players (snapshots)")
+        unknown = sorted(set(self.snapshot_checksums) - set(names) - set(retired))
+        if unknown:
+            raise ValueError(f"snapshot_checksums names players that are not snapshots of the league: {unknown}")
         if sorted(self.slot_use_order) != sorted(self.slots):
             raise ValueError(
                 f"slot_use_order must list each occupied slot once; got {self.slot_use_order}, "
@@ -175,7 +195,9 @@ class LeagueState(BaseModel):
         self.history.append(entry)
         return entry
 
-    def add_snapshot(self, learner_name: str, iteration: int, checkpoint_path: str | None) -> Player:
+    def add_snapshot(
+        self, learner_name: str, iteration: int, checkpoint_path: str | None, checksum: str | None = None
+    ) -> Player:
         """Freeze ``learner_name`` at ``iteration`` as a new historical player named ``"<learner>@it<iteration>"``."""
         learner = self.player(learner_name)
         if not learner.learning:
@@ -192,11 +214,29 @@ class LeagueState(BaseModel):
             checkpoint_path=checkpoint_path,
         )
         self.players.append(snapshot)
+        if checksum is not None:
+            self.snapshot_checksums[name] = checksum
         self.history.append(
             {"iteration": iteration, "event": "snapshot", "player": name, "parent": learner_name,
              "checkpoint_path": checkpoint_path}
         )
         return snapshot
+
+    def retire_snapshot(self, name: str, reason: str) -> Player:
+        """Take the snapshot ``name`` out of the league: off the roster (so no regime matches it) and out of its slot.
+
+        The player moves to ``retired`` and an ``snapshot_retired`` event with ``reason`` goes to the history.
+        """
+        player = self.player(name)
+        if player.kind is not PlayerKind.HISTORICAL:
+            raise ValueError(f"only snapshots can be retired; {name!r} is {player.kind.value!r}")
+        self.players.remove(player)
+        self.retired.append(player)
+        for slot in [slot for slot, held in self.slots.items() if held == name]:
+            del self.slots[slot]
+            self.slot_use_order.remove(slot)
+        self.record_event("snapshot_retired", player=name, reason=reason)
+        return player
 
     # Opponent slots
 
