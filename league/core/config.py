@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from league.core.players import parse_scripted_name
 from league.core.state import LeagueConfig
 from smartpay_marl.config import GameConfig, make_game_config, read_yaml_mapping, validation_message
 
@@ -116,6 +117,20 @@ class TrainConfig(BaseModel):
     def _game_is_valid(cls, fields: dict[str, Any]) -> dict[str, Any]:
         make_game_config(**fields)
         return fields
+
+    @field_validator("league")
+    @classmethod
+    def _scripted_opponents_known(cls, league: LeagueConfig) -> LeagueConfig:
+        from agents.registry import policy_names
+
+        for name in league.scripted_opponents:
+            role, policy = parse_scripted_name(name)
+            if policy not in policy_names(role.value):
+                raise ValueError(
+                    f"scripted_opponents: unknown scripted {role.value} policy {policy!r} in {name!r}; "
+                    f"agents.registry has: {', '.join(policy_names(role.value))}"
+                )
+        return league
 
     @field_validator("eval_opponents")
     @classmethod
