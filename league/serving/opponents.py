@@ -12,7 +12,8 @@ deterministically (the mode of its action distribution) and keeps no state
 between calls. A request only ever names a run (one path component under
 ``--runs``, resolved and checked to stay there) and a player of that run's
 league state; anything else is refused before the disk is touched. The
-checkpoints themselves are the operator's files: serve only runs you trust.
+loader reads the weights without running code from the files (the league's
+snapshot format, and an arrays-only reader for learners' checkpoints).
 """
 
 from __future__ import annotations

@@ -22,12 +22,14 @@ MAX_SESSIONS = 8
 def build_tiny_run(run_dir: Path) -> Path:
     """A league run directory like training writes, with untrained modules (no Ray instance is started).
 
-    Players: router_main and fraudster_main (in checkpoints/iter_00001), the snapshots router_main@it1 and
-    fraudster_main@it1 (in snapshots/), and the scripted fraudster_scripted:neutral from the smoke config.
+    Players: router_main and fraudster_main (RLlib modules in checkpoints/iter_00001), the snapshots
+    router_main@it1 and fraudster_main@it1 (the league's snapshot format, checksums in the league state),
+    and the scripted fraudster_scripted:neutral from the smoke config.
     """
     import torch
 
     from agents.rllib_modules import learner_module_spec
+    from agents.snapshot_format import make_spec, save_snapshot
     from league.core.config import load_train_config
     from league.core.rundir import LEARNER_MODULES, RunDir
     from league.core.state import LeagueState
@@ -41,8 +43,9 @@ def build_tiny_run(run_dir: Path) -> Path:
     for offset, role in enumerate(("router", "fraudster")):
         torch.manual_seed(100 + offset)
         snapshot = learner_module_spec(role, config.ppo.hidden, config.game_config()).build()
-        snapshot.save_to_path(paths.snapshots / f"{role}_main@it1")
-        state.add_snapshot(f"{role}_main", 1, RunDir.snapshot_relative(f"{role}_main@it1"))
+        relative = RunDir.snapshot_relative(f"{role}_main@it1")
+        checksum = save_snapshot(snapshot, run_dir / relative, make_spec(role, config.ppo.hidden, config.game_config()))
+        state.add_snapshot(f"{role}_main", 1, relative, checksum=checksum)
         torch.manual_seed(200 + offset)
         main = learner_module_spec(role, config.ppo.hidden, config.game_config()).build()
         main.save_to_path(checkpoint / LEARNER_MODULES / f"{role}_main")
