@@ -1,7 +1,11 @@
 """Learned players: an RLlib RL module (live or restored from disk) behind the batched Policy interface.
 
-Restoring needs neither an ``Algorithm`` nor Ray: ``RLModule.from_checkpoint``
-rebuilds the module from its directory, and :class:`ModulePolicy` runs
+Restoring needs neither an ``Algorithm`` nor Ray. League snapshots are restored
+by :func:`load_module_policy` through :mod:`agents.snapshot_format` (a JSON spec
+plus tensors; loading runs no code from the files). :func:`load_module` is
+RLlib's own ``RLModule.from_checkpoint``, which unpickles classes and
+arguments from the directory: use it only on directories you trust like code.
+:class:`ModulePolicy` runs
 ``forward_inference`` in torch on a numpy batch. The training pipeline applies
 no observation connector beyond numpy-to-tensor conversion (the env's
 observations are already scaled to their boxes), so none has to be replayed;
@@ -81,7 +85,11 @@ def check_module_checkpoint(path: str | Path) -> Path:
 
 
 def load_module(path: str | Path):
-    """Restore an RLlib RL module from its checkpoint directory, with clear errors."""
+    """Restore an RLlib RL module from its checkpoint directory, with clear errors.
+
+    This unpickles ``class_and_ctor_args.pkl`` and ``module_state.pkl``, which can
+    run code: only for directories trusted like code (see :mod:`agents.snapshot_format`).
+    """
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     path = check_module_checkpoint(path)
@@ -91,6 +99,11 @@ def load_module(path: str | Path):
         raise CheckpointError(f"module checkpoint {path} is corrupt or unreadable: {type(error).__name__}: {error}") from None
 
 
-def load_module_policy(path: str | Path, name: str, role: str, deterministic: bool = True) -> ModulePolicy:
-    """A :class:`ModulePolicy` for the module saved at ``path``."""
-    return ModulePolicy(load_module(path), name=name, role=role, deterministic=deterministic)
+def load_module_policy(
+    path: str | Path, name: str, role: str, deterministic: bool = True, expected_checksum: str | None = None
+) -> ModulePolicy:
+    """A :class:`ModulePolicy` for the league snapshot saved at ``path`` (safe format; no code runs)."""
+    from agents.snapshot_format import load_snapshot
+
+    module = load_snapshot(path, expected_checksum=expected_checksum)
+    return ModulePolicy(module, name=name, role=role, deterministic=deterministic)

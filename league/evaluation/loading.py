@@ -13,9 +13,13 @@ names the newest). This module turns a player name into a
 - scripted baselines: ``<role>_scripted:<policy>`` for any policy of
   :mod:`agents.registry` (the league's own scripted opponents use these names).
 
-Modules are restored with ``RLModule.from_checkpoint`` and played by
-:class:`~agents.learned.ModulePolicy` (batched ``forward_inference`` in torch);
-no ``Algorithm`` is built and Ray is not started. Every problem - a missing
+Loading runs no code from the run directory: snapshots are read with
+:func:`agents.snapshot_format.load_snapshot` (a JSON spec plus tensors, checked
+against the checksum recorded in the league state), and learners'
+``module_state.pkl`` in the algorithm checkpoint with an unpickler that only
+rebuilds numpy arrays (:func:`agents.snapshot_format.load_checkpoint_module`).
+Modules are played by :class:`~agents.learned.ModulePolicy` (batched
+``forward_inference`` in torch); no ``Algorithm`` is built and Ray is not started. Every problem - a missing
 run directory, league state or checkpoint, a partial or corrupt checkpoint, a
 module whose observation or action space does not fit the current game, an
 unknown player name - raises :class:`RunLoadError` (a ``ValueError``) whose
@@ -32,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from agents.base import Policy
-from agents.learned import CheckpointError, ModulePolicy, check_module_checkpoint, load_module
+from agents.learned import CheckpointError, ModulePolicy
+from agents.snapshot_format import load_checkpoint_module, load_snapshot
 from league.core.players import Player, PlayerKind, Role, parse_scripted_name, scripted_player_name
 from league.core.config import TrainConfig, load_train_config
 from league.core.rundir import CONFIG_FILE, LATEST, LEARNER_MODULES, STATE_FILE, RunDir, RunDirError
@@ -65,6 +70,7 @@ class PlayerRecord:
     kind: str
     iteration: int | None
     source: str
+    checksum: str | None = None  # a snapshot's checksum recorded in the league state
 
     @property
     def learned(self) -> bool:
@@ -107,7 +113,8 @@ class LeagueRun:
                 path = RunDir(self.run_dir).inside(player.checkpoint_path, f"checkpoint_path of snapshot {name!r}")
             except RunDirError as error:
                 raise RunLoadError(str(error)) from None
-            return PlayerRecord(name, player.role.value, player.kind.value, player.created_iteration, str(path))
+            checksum = self.state.snapshot_checksums.get(name)
+            return PlayerRecord(name, player.role.value, player.kind.value, player.created_iteration, str(path), checksum)
         if self.checkpoint_dir is None:
             raise RunLoadError(
                 f"cannot restore learning player {name!r}: {self.run_dir} has no algorithm checkpoint "
@@ -205,16 +212,26 @@ def load_player(run: LeagueRun, name: str, deterministic: bool = True) -> Policy
 
 def load_module_player(record: PlayerRecord, game: GameConfig, deterministic: bool = True) -> ModulePolicy:
     """Restore a learned player's RL module and check that it fits ``game``."""
-    module = restore_module(record.source)
+    if record.kind == PlayerKind.HISTORICAL.value:
+        module = restore_module(record.source, checksum=record.checksum, what=f"snapshot {record.name!r}")
+    else:
+        module = restore_module(record.source, role=record.role, game=game)
     check_module_spaces(module, Role(record.role), game, record.source)
     return ModulePolicy(module, name=record.name, role=record.role, deterministic=deterministic)
 
 
-def restore_module(path: str | Path):
-    """``RLModule.from_checkpoint`` with :class:`RunLoadError` for missing, partial or corrupt checkpoints."""
+def restore_module(path: str | Path, role: str | None = None, game: GameConfig | None = None,
+                   checksum: str | None = None, what: str | None = None):  # fmt: skip
+    """A module without running code from the files; :class:`RunLoadError` for missing, partial or corrupt ones.
+
+    With ``role``, ``path`` is a learner's module in an algorithm checkpoint
+    (weights read with an arrays-only unpickler, module built for ``game``);
+    without, it is a league snapshot, checked against ``checksum`` when given.
+    """
     try:
-        check_module_checkpoint(path)
-        return load_module(path)
+        if role is not None:
+            return load_checkpoint_module(path, role, game)
+        return load_snapshot(path, expected_checksum=checksum, what=what)
     except CheckpointError as error:
         raise RunLoadError(str(error)) from None
 

@@ -188,12 +188,19 @@ class LeagueRuntime:
         self._push_mapping(algorithm, mapping)
 
     def _load_snapshots_into_slots(self, algorithm, changed: dict[str, str]) -> None:
-        from agents.learned import load_module
+        from agents.learned import CheckpointError
+        from agents.snapshot_format import load_snapshot
 
         states = {}
         for slot, name in changed.items():
             path = self.paths.inside(self.state.player(name).checkpoint_path, f"checkpoint_path of snapshot {name!r}")
-            states[slot] = load_module(path).get_state()
+            try:  # the safe format, verified against the checksum taken when it was saved
+                module = load_snapshot(path, self.state.snapshot_checksums.get(name), what=f"snapshot {name!r}")
+            except CheckpointError as error:
+                raise type(error)(
+                    f"{error}; resume with --retire-broken-snapshots to take it out of the league"
+                ) from None
+            states[slot] = module.get_state()
             self.state.record_event("slot_loaded", slot=slot, player=name)
         algorithm.set_state({"learner_group": {"learner": {"rl_module": states}}})
         algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group, inference_only=True)
@@ -262,12 +269,13 @@ class LeagueRuntime:
         return taken
 
     def save_snapshot(self, algorithm, learner: Player) -> str:
+        from agents.snapshot_format import make_spec, save_snapshot
+
         weights = algorithm.learner_group.get_weights(module_ids=[learner.name])[learner.name]
-        module = learner_module_spec(learner.role.value, self.config.ppo.hidden, self.game).build()
-        module.set_state(weights)
         relative = RunDir.snapshot_relative(f"{learner.name}@it{self.state.iteration}")
-        module.save_to_path(str(self.paths.inside(relative, "snapshot path")))
-        self.state.add_snapshot(learner.name, self.state.iteration, relative)
+        spec = make_spec(learner.role.value, self.config.ppo.hidden, self.game)
+        checksum = save_snapshot(weights, self.paths.inside(relative, "snapshot path"), spec)
+        self.state.add_snapshot(learner.name, self.state.iteration, relative, checksum=checksum)
         return f"{learner.name}@it{self.state.iteration}"
 
     def learner_policy(self, algorithm, name: str) -> ModulePolicy:
