@@ -24,11 +24,10 @@ float32 array the in-process env returns, bit for bit. Errors raise
 
 from __future__ import annotations
 
-import ipaddress
+import http.client
 import json
-import urllib.error
+import select
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import numpy as np
@@ -81,9 +80,12 @@ class GameClient:
         self.timeout = timeout
         self.session_id: str | None = None
         self.last_reply: dict[str, Any] | None = None
-        # A server on this machine is reached directly, never through an HTTP proxy from the environment.
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback_url(self.base_url) else []
-        self._opener = urllib.request.build_opener(*handlers)
+        parts = urllib.parse.urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must look like http://HOST:PORT, got {base_url!r}")
+        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._connection: http.client.HTTPConnection | None = None
 
     # ------------------------------------------------------------------ server
     def health(self) -> dict[str, Any]:
@@ -152,8 +154,9 @@ class GameClient:
     def __exit__(self, *exc_info: object) -> None:
         try:
             self.close()
-        except (ServerError, OSError):
+        except (ServerError, OSError, http.client.HTTPException):
             pass  # the server is gone or unreachable: nothing left to close
+        self._drop_connection()
 
     # ------------------------------------------------------------------ plumbing
     def _session(self) -> str:
@@ -163,21 +166,45 @@ class GameClient:
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        request.add_header("Accept", "application/json")
+        headers = {"Accept": "application/json"}
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
+        connection = self._open_connection()
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raw = error.read()
+            connection.request(method, self._prefix + path, body=data, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        except (OSError, http.client.HTTPException):
+            self._drop_connection()
+            raise
+        if response.getheader("connection", "").lower() == "close":
+            self._drop_connection()
+        if response.status >= 400:
             try:
                 detail = json.loads(raw).get("detail", raw.decode(errors="replace"))
             except (ValueError, AttributeError):
                 detail = raw.decode(errors="replace")
-            raise ServerError(error.code, str(detail)) from None
+            raise ServerError(response.status, str(detail))
+        return json.loads(raw)
 
+    def _open_connection(self) -> http.client.HTTPConnection:
+        """The kept-alive connection; a new one when there is none or the server has closed the idle one."""
+        connection = self._connection
+        if connection is not None and connection.sock is not None:
+            readable, _, _ = select.select([connection.sock], [], [], 0)
+            if readable:  # an idle connection only turns readable when the server closed it
+                self._drop_connection()
+                connection = None
+        if connection is None:
+            kind = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+            connection = kind(self._host, self._port, timeout=self.timeout)
+            self._connection = connection
+        return connection
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 def _action_payload(action: Action) -> dict[str, Any] | list[int]:
     if isinstance(action, BaseModel):
@@ -186,12 +213,3 @@ def _action_payload(action: Action) -> dict[str, Any] | list[int]:
         return action
     return [int(v) for v in np.asarray(action).reshape(-1)]
 
-
-def _is_loopback_url(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -33,7 +33,8 @@ from typing import get_args
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from league.serving.errors import ServingError
 from league.serving.opponents import OpponentCatalog
@@ -121,7 +122,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return JSONResponse({"detail": message, "errors": jsonable_encoder(problems)}, status_code=422)
 
     @app.get("/health", summary="liveness and open sessions")
-    def health() -> dict:
+    async def health() -> dict:
         return {"status": "ok", "version": __version__, "sessions": len(store), "max_sessions": store.max_sessions}
 
     @app.get("/info", summary="agents, spaces, observation tables, decisions, strategies, reward modes, opponents")
@@ -130,7 +131,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.post("/sessions", summary="open a game", response_model=SessionCreated, status_code=201,
               responses={**ERROR_RESPONSES, 429: {"model": ErrorReply, "description": "too many open sessions"}})  # fmt: skip
-    def create_session(request: CreateSessionRequest) -> SessionCreated:
+    def create_session(request: CreateSessionRequest) -> Response:
         seed = request.seed if request.seed is not None else secrets.randbits(63)
         opponent_role = "fraudster" if request.role == "router" else "router"
 
@@ -140,28 +141,28 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
         session = store.open(build)
         with session.lock:
-            return session.created_reply()
+            return _json(session.created_reply(), status_code=201)
 
     @app.post("/sessions/{session_id}/step", summary="play one step", response_model=GameReply,
               responses=ERROR_RESPONSES)  # fmt: skip
-    def step(session_id: str, request: StepRequest) -> GameReply:
+    def step(session_id: str, request: StepRequest) -> Response:
         session = store.get(session_id)
         with session.lock:
-            return session.step(request.action)
+            return _json(session.step(request.action))
 
     @app.post("/sessions/{session_id}/simulate", summary="what-if: one step's outcome, without advancing",
               response_model=GameReply, responses=ERROR_RESPONSES)  # fmt: skip
-    def simulate(session_id: str, request: SimulateRequest) -> GameReply:
+    def simulate(session_id: str, request: SimulateRequest) -> Response:
         session = store.get(session_id)
         with session.lock:
-            return session.simulate(request.action, request.opponent_action)
+            return _json(session.simulate(request.action, request.opponent_action))
 
     @app.get("/sessions/{session_id}/state", summary="the latest view", response_model=GameReply,
              responses={404: ERROR_RESPONSES[404]})  # fmt: skip
-    def state(session_id: str) -> GameReply:
+    def state(session_id: str) -> Response:
         session = store.get(session_id)
         with session.lock:
-            return session.reply
+            return _json(session.reply)
 
     @app.delete("/sessions/{session_id}", summary="close a session", responses={404: ERROR_RESPONSES[404]})
     def close(session_id: str) -> dict:
@@ -169,6 +170,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return {"closed": session_id}
 
     return app
+
+
+def _json(reply: BaseModel, status_code: int = 200) -> Response:
+    """The reply serialised once by pydantic (floats in shortest round-trip form, so float64 values are exact).
+
+    Returning a Response skips FastAPI's second validation of a reply the session already built typed.
+    """
+    return Response(reply.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 async def _sweep_forever(store: SessionStore, every_s: float) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smartpay_marl.client import GameClient, ServerError, _action_payload, _is_loopback_url, observation_array
+from smartpay_marl.client import GameClient, ServerError, _action_payload, observation_array
 from smartpay_marl.models import FraudsterAction, RouterAction
 
 CLIENT_SOURCE = Path(__file__).parents[3] / "smartpay_marl" / "client.py"
@@ -37,10 +37,21 @@ def test_float32_observations_survive_json_exactly():
     assert np.array_equal(observation_array(reply), values) and observation_array(reply).dtype == np.float32
 
 
-def test_loopback_servers_are_reached_without_a_proxy():
-    assert _is_loopback_url("http://127.0.0.1:8000") and _is_loopback_url("http://localhost:1")
-    assert _is_loopback_url("http://[::1]:8000")
-    assert not _is_loopback_url("http://10.0.0.5:8000") and not _is_loopback_url("https://example.org")
+def test_base_url_must_be_http():
+    for bad in ("127.0.0.1:8000", "ftp://host/", "http://"):
+        with pytest.raises(ValueError, match="base_url"):
+            GameClient(bad)
+
+
+def test_the_connection_is_kept_alive_and_renewed_when_the_server_closes_it(server):
+    client = GameClient(server)
+    client.health()
+    first = client._connection
+    client.info()
+    assert client._connection is first  # reused
+    first.sock.shutdown(2)  # as if the server had closed the idle connection
+    client.health()
+    assert client._connection is not first
 
 
 def test_errors_carry_the_status_and_the_servers_message(server):
