@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"command: python experiments/serve_load.py {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip(),
         f"machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), Python "
-        f"{platform.python_version()}; server and client threads on the same machine, loopback",
+        f"{platform.python_version()}; server and client threads on the same machine, loopback; "
+        f"load average at start {os.getloadavg()[0]:.2f} (other work on the machine slows both)",
         f"load: {args.sessions} concurrent sessions x {args.steps} steps (router vs scripted {args.opponent}, "
         f"random actions), {args.rounds} round(s)",
         f"server RSS before: {rss_mib(pid):.1f} MiB" if pid else "server RSS: not measured (external server)",
