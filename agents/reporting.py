@@ -58,11 +58,50 @@ def markdown_router_summary(result: RoundRobinResult, fraudster: str = "neutral"
     return "\n".join(lines)
 
 
+def diverging_norm(matrix: np.ndarray, centre: float, width: float = 3.0):
+    """A colour norm diverging at ``centre`` whose ends fit the bulk of the data, not its outliers.
+
+    The ends lie ``width`` robust standard deviations (1.4826 x the median
+    absolute deviation) beyond the median and the centre, clipped to the data's
+    range, so one extreme pairing (a block-all router, say) does not wash out
+    every other cell; cells beyond an end take the end colour.
+    """
+    from matplotlib.colors import TwoSlopeNorm
+
+    values = np.asarray(matrix, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return TwoSlopeNorm(vcenter=centre, vmin=centre - 1.0, vmax=centre + 1.0)
+    median = float(np.median(values))
+    sigma = 1.4826 * float(np.median(np.abs(values - median))) or float(np.std(values)) or 1.0
+    low = max(float(values.min()), min(median, centre) - width * sigma)
+    high = min(float(values.max()), max(median, centre) + width * sigma)
+    # Keep the centre strictly inside (TwoSlopeNorm needs vmin < vcenter < vmax).
+    margin = 0.05 * max(high - low, sigma)
+    return TwoSlopeNorm(vcenter=centre, vmin=min(low, centre - margin), vmax=max(high, centre + margin))
+
+
+def annotate_cells(axes, image, matrix: np.ndarray, digits: int = 1, fontsize: float = 8.0) -> None:
+    """Write every cell's value on a heatmap, in black or white for contrast with the cell's colour."""
+    matrix = np.asarray(matrix, dtype=float)
+    rows, columns = matrix.shape
+    for i in range(rows):
+        for j in range(columns):
+            value = matrix[i, j]
+            if not np.isfinite(value):
+                continue
+            red, green, blue, _ = image.cmap(image.norm(value))
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+            axes.text(j, i, f"{value:.{digits}f}", ha="center", va="center", fontsize=fontsize,
+                      color="white" if dark else "black")  # fmt: skip
+
+
 def save_heatmap(result: RoundRobinResult, path: str | Path, title: str | None = None) -> Path:
     """Write the matrix as an annotated heatmap PNG.
 
-    A black frame marks each column's best router (highest return); a white
-    dot marks each row's best fraudster (lowest router return).
+    Colours diverge at the matrix's median (the typical pairing) and span the
+    bulk of the values. A black frame marks each column's best router (highest
+    return); a white dot marks each row's best fraudster (lowest router return).
     """
     import matplotlib
 
@@ -73,20 +112,18 @@ def save_heatmap(result: RoundRobinResult, path: str | Path, title: str | None =
     matrix = result.matrix
     rows, columns = matrix.shape
     figure, axes = plt.subplots(figsize=(1.1 * columns + 3.0, 0.5 * rows + 2.0))
-    limit = float(np.nanmax(np.abs(matrix))) or 1.0
-    image = axes.imshow(matrix, cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
+    centre = float(np.nanmedian(matrix)) if np.isfinite(matrix).any() else 0.0
+    image = axes.imshow(matrix, cmap="RdYlGn", norm=diverging_norm(matrix, centre), aspect="auto")
     axes.set_xticks(range(columns), result.fraudster_names, rotation=35, ha="right")
     axes.set_yticks(range(rows), result.router_names)
     axes.set_xlabel("fraudster")
     axes.set_ylabel("router")
-    for i in range(rows):
-        for j in range(columns):
-            axes.text(j, i, f"{matrix[i, j]:.1f}", ha="center", va="center", fontsize=8)
+    annotate_cells(axes, image, matrix)
     for j, i in enumerate(matrix.argmax(axis=0)):
         axes.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
     for i, j in enumerate(matrix.argmin(axis=1)):
         axes.plot(j + 0.36, i - 0.28, marker="o", markersize=5, color="white", markeredgecolor="black")
-    figure.colorbar(image, ax=axes, label="mean router return")
+    figure.colorbar(image, ax=axes, label=f"mean router return (centre: median {centre:.1f})", extend="both")
     axes.set_title(
         title
         or f"Mean router return ({result.episodes} episodes per pairing, seed {result.seed})\n"

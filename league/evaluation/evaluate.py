@@ -24,22 +24,16 @@ training log).
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.base import Policy
 from agents.evaluation import DEFAULT_MAX_ENVS, evaluate
-from league.core.rundir import EVAL_DIR, RunDir
+from league.core.rundir import EVAL_DIR
 from league.evaluation import report
-from league.evaluation.loading import LeagueRun, PlayerRecord, baseline_names, load_player, open_run, torch_threads
 from league.evaluation.meta import (
     exploitability,
     fraudster_exploitability,
@@ -50,7 +44,17 @@ from league.evaluation.meta import (
 )
 from league.core.players import PlayerKind, Role
 from league.evaluation.ratings import Ratings, fit_bradley_terry
+from league.evaluation.results import CrossPlay, Evaluation, MetaGame, Population, Settings
 from league.core.win import WinDefinition
+
+if TYPE_CHECKING:  # loading imports torch; it is imported where players are restored, so --help stays fast
+    from agents.base import Policy
+    from league.evaluation.loading import LeagueRun, PlayerRecord
+
+__all__ = [  # the result types live in results.py; re-exported for callers that import them from here
+    "CrossPlay", "Evaluation", "MetaGame", "Population", "Settings", "analyse_meta_game", "cross_play",
+    "fit_ratings", "run_evaluation", "select_population",
+]  # fmt: skip
 
 DEFAULT_EPISODES = 200
 DEFAULT_SEED = 0
@@ -62,17 +66,6 @@ Log = Callable[[str], None]
 
 
 # ---------------------------------------------------------------------- population
-
-
-@dataclass(frozen=True)
-class Population:
-    """The players of each side, scripted baselines first, then learned players by iteration."""
-
-    routers: list[PlayerRecord]
-    fraudsters: list[PlayerRecord]
-
-    def side(self, role: Role) -> list[PlayerRecord]:
-        return self.routers if role is Role.ROUTER else self.fraudsters
 
 
 def default_baselines(run: LeagueRun) -> dict[Role, list[str]]:
@@ -93,17 +86,36 @@ def select_population(
     ``baselines`` maps a role to agents.registry policy names; a role left out
     gets :func:`default_baselines`. ``max_snapshots`` keeps at most that many
     snapshots per role, evenly spaced in creation time and always including
-    the newest.
+    the newest. A snapshot taken at the iteration of the checkpoint its live
+    player is restored from holds the same weights; it is left out (listed in
+    ``Population.same_as``) so the tables do not show one player twice.
     """
+    from league.evaluation.loading import baseline_names
+
     baselines = {**default_baselines(run), **(baselines or {})}
     sides = {}
+    same_as: dict[str, str] = {}
     for role in Role:
         learned = [run.record(p.name) for p in run.learned_players(role)]
-        learned = _thin_snapshots(learned, max_snapshots)
+        duplicates = _same_as_live(learned)
+        same_as.update(duplicates)
+        learned = _thin_snapshots([r for r in learned if r.name not in duplicates], max_snapshots)
         scripted = [p.name for p in run.state.players if p.role is role and p.kind is PlayerKind.SCRIPTED]
         scripted += [n for n in baseline_names(role, baselines.get(role, [])) if n not in scripted]
         sides[role] = [run.record(name) for name in scripted] + sorted(learned, key=_time_key)
-    return Population(routers=sides[Role.ROUTER], fraudsters=sides[Role.FRAUDSTER])
+    return Population(routers=sides[Role.ROUTER], fraudsters=sides[Role.FRAUDSTER], same_as=same_as)
+
+
+def _same_as_live(records: list[PlayerRecord]) -> dict[str, str]:
+    """Snapshots ``<player>@itN`` whose live ``<player>`` is restored from iteration N: snapshot -> player."""
+    live = {(r.name, r.iteration) for r in records if r.kind != PlayerKind.HISTORICAL.value}
+    same: dict[str, str] = {}
+    for record in records:
+        if record.kind == PlayerKind.HISTORICAL.value and "@" in record.name:
+            parent = record.name.split("@")[0]
+            if record.iteration is not None and (parent, record.iteration) in live:
+                same[record.name] = parent
+    return same
 
 
 def _time_key(record: PlayerRecord) -> tuple[int, int, str]:
@@ -124,24 +136,6 @@ def _thin_snapshots(records: list[PlayerRecord], limit: int | None) -> list[Play
 
 
 # ---------------------------------------------------------------------- cross-play
-
-
-@dataclass
-class CrossPlay:
-    """Mean router return of every pairing with its 95% CI; rows routers, columns fraudsters.
-
-    ``win_rate`` is the mean soft router win per episode under the win definition.
-    """
-
-    router_names: list[str]
-    fraudster_names: list[str]
-    mean: np.ndarray  # (R, F)
-    low: np.ndarray  # (R, F)
-    high: np.ndarray  # (R, F)
-    win_rate: np.ndarray  # (R, F)
-    episodes: int
-    seed: int
-    wall_s: float
 
 
 def cross_play(
@@ -183,37 +177,6 @@ def cross_play(
 
 
 # ---------------------------------------------------------------------- meta-game
-
-
-@dataclass
-class MetaGame:
-    """The zero-sum meta-game of a payoff matrix (router return; rows routers, columns fraudsters).
-
-    ``*_exploitability`` is, per pure player, how much a best response within
-    the population takes from it relative to the game value: router ``i``:
-    ``value - min_j A[i, j]``; fraudster ``j``: ``max_i A[i, j] - value``.
-    ``*_regret`` is the same against the Nash mixture of the other side instead
-    of its best member (see :func:`league.evaluation.meta.regrets`).
-    """
-
-    router_names: list[str]
-    fraudster_names: list[str]
-    value: float
-    router_nash: np.ndarray
-    fraudster_nash: np.ndarray
-    router_regret: np.ndarray
-    fraudster_regret: np.ndarray
-    router_exploitability: np.ndarray
-    fraudster_exploitability: np.ndarray
-    uniform_nash_conv: float  # NashConv of the uniform mixtures over the population
-
-    def exploitability_of(self, name: str) -> float:
-        """Exploitability within the population of the router or fraudster ``name``."""
-        if name in self.router_names:
-            return float(self.router_exploitability[self.router_names.index(name)])
-        if name in self.fraudster_names:
-            return float(self.fraudster_exploitability[self.fraudster_names.index(name)])
-        raise KeyError(f"{name!r} is not in the meta-game; players: {self.router_names + self.fraudster_names}")
 
 
 def analyse_meta_game(matrix: np.ndarray, router_names: Sequence[str], fraudster_names: Sequence[str]) -> MetaGame:
@@ -260,50 +223,6 @@ def fit_ratings(play: CrossPlay) -> Ratings:
 # ---------------------------------------------------------------------- the whole evaluation
 
 
-@dataclass
-class Settings:
-    """What an evaluation was run with; enough to reproduce it."""
-
-    run_dir: str
-    episodes: int
-    seed: int
-    baselines: dict[str, list[str]]
-    max_snapshots: int | None
-    max_envs: int
-    output: str
-    game: dict[str, Any]
-    win_definition: dict[str, float]
-    started_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
-
-    def command(self) -> str:
-        """The exact ``smartpay-marl evaluate`` command that repeats this evaluation."""
-        parts = ["smartpay-marl", "evaluate", self.run_dir, "--episodes", str(self.episodes), "--seed", str(self.seed)]
-        for role in Role:
-            parts += [f"--{role.value}-baselines", ",".join(self.baselines.get(role.value, [])) or "none"]
-        if self.max_snapshots is not None:
-            parts += ["--max-snapshots", str(self.max_snapshots)]
-        if self.max_envs != DEFAULT_MAX_ENVS:
-            parts += ["--max-envs", str(self.max_envs)]
-        if Path(self.output) != Path(self.run_dir) / EVAL_DIR:
-            parts += ["--output", self.output]
-        return shlex.join(parts)
-
-
-@dataclass
-class Evaluation:
-    """Everything one evaluation of a run produced."""
-
-    settings: Settings
-    population: Population
-    play: CrossPlay
-    meta: MetaGame
-    ratings: Ratings
-    iteration: int
-    wall_s: float  # restoring, cross-play and analysis; writing the files comes after
-    load_s: float
-    files: dict[str, Path] = field(default_factory=dict)
-
-
 def run_evaluation(
     run_dir: str | Path,
     episodes: int = DEFAULT_EPISODES,
@@ -315,6 +234,8 @@ def run_evaluation(
     verbose: bool = True,
 ) -> Evaluation:
     """Cross-play a run's population, rate it, solve its meta-game and write the report files."""
+    from league.evaluation.loading import load_player, open_run, torch_threads
+
     if episodes < 2:
         raise ValueError(f"episodes must be >= 2 (confidence intervals need two), got {episodes}")
     log: Log = print if verbose else (lambda *_: None)
@@ -383,21 +304,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run :func:`run_evaluation` from parsed arguments; returns the exit status."""
+    """Run :func:`run_evaluation` from parsed arguments; errors (e.g. RunLoadError) go to the CLI's one-line report."""
     chosen = {Role.ROUTER: args.router_baselines, Role.FRAUDSTER: args.fraudster_baselines}
     baselines = {role: names for role, names in chosen.items() if names is not None}
-    try:
-        run_evaluation(
-            args.run_dir,
-            episodes=args.episodes,
-            seed=args.seed,
-            baselines=baselines,
-            max_snapshots=args.max_snapshots,
-            output=args.output,
-            max_envs=args.max_envs,
-            verbose=not args.quiet,
-        )
-    except ValueError as error:  # RunLoadError included: missing or broken run files, unknown names
-        print(f"evaluate: {error}", file=sys.stderr)
-        return 1
+    run_evaluation(
+        args.run_dir,
+        episodes=args.episodes,
+        seed=args.seed,
+        baselines=baselines,
+        max_snapshots=args.max_snapshots,
+        output=args.output,
+        max_envs=args.max_envs,
+        verbose=not args.quiet,
+    )
     return 0

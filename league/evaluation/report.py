@@ -15,16 +15,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from league.core.players import PlayerKind, Role
 from league.core.rundir import read_progress
-from league.evaluation.loading import PlayerRecord
-
-if TYPE_CHECKING:  # typing only: evaluate.py imports this module, never the other way round
-    from league.evaluation.evaluate import Evaluation
+from league.evaluation.results import Evaluation
 
 FILES = {
     "report": "report.md",
@@ -34,8 +31,8 @@ FILES = {
     "ratings": "ratings.png",
     "learning_curves": "learning_curves.png",
 }
-#: Pairings above which the heatmap leaves its cells unlabelled (the numbers would not fit).
-_ANNOTATE_LIMIT = 16
+#: Players per side above which the heatmap's cells show whole numbers (one decimal would not fit).
+_DECIMALS_LIMIT = 24
 
 
 # ---------------------------------------------------------------------- writing everything
@@ -158,8 +155,8 @@ def _fmt(value: float | None, digits: int = 2, sign: bool = False) -> str:
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
-def _label(record: PlayerRecord) -> str:
-    return f"**{record.name}**" if record.kind == PlayerKind.MAIN.value else record.name
+def _label(name: str, kind: str) -> str:
+    return f"**{name}**" if kind == PlayerKind.MAIN.value else name
 
 
 def player_table(evaluation: Evaluation, role: Role) -> str:
@@ -170,12 +167,11 @@ def player_table(evaluation: Evaluation, role: Role) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in _player_rows(evaluation, role):
-        record = PlayerRecord(row["name"], row["role"], row["kind"], row["iteration"], row["source"])
         se = row["elo_se"]
         elo = f"{row['elo']:.0f}" + ("" if se is None else f" ± {1.96 * se:.0f}")
         iteration = "" if row["iteration"] is None else str(row["iteration"])
         lines.append(
-            f"| {_label(record)} | {row['kind']} | {iteration} | {_fmt(row['nash'], 3)} | {_fmt(row['regret'])} "
+            f"| {_label(row['name'], row['kind'])} | {row['kind']} | {iteration} | {_fmt(row['nash'], 3)} | {_fmt(row['regret'])} "
             f"| {_fmt(row['exploitability'])} | {_fmt(row['worst_case_router_return'], sign=True)} | {elo} |"
         )
     return "\n".join(lines)
@@ -230,7 +226,7 @@ League iteration {evaluation.iteration}; evaluated {s.started_utc}.
 ## Settings
 
 - Population: {len(play.router_names)} routers x {len(play.fraudster_names)} fraudsters (main players and exploiters from the newest checkpoint, every snapshot{'' if s.max_snapshots is None else f' (at most {s.max_snapshots} per role)'}, the league's scripted players, and the baselines below).
-- Baselines (agents.registry): routers {', '.join(s.baselines.get('router', [])) or 'none'}; fraudsters {', '.join(s.baselines.get('fraudster', [])) or 'none'}.
+{_same_as_note(evaluation)}- Baselines (agents.registry): routers {', '.join(s.baselines.get('router', [])) or 'none'}; fraudsters {', '.join(s.baselines.get('fraudster', [])) or 'none'}.
 - {play.episodes} episodes per pairing, seed {play.seed} for every pairing (common random numbers); learned players act greedily (argmax).
 - Game: {game} (full config in `payoff.json`).
 - Win definition (the run's): router_win = sigmoid((return - {win['reference']:.3g}) / {win['scale']:.3g}) per episode.
@@ -272,6 +268,14 @@ Mean router return ± 95% confidence half-width over {play.episodes} episodes.
 """
 
 
+def _same_as_note(evaluation: Evaluation) -> str:
+    same = evaluation.population.same_as
+    if not same:
+        return ""
+    pairs = ", ".join(f"`{snapshot}` is `{player}`" for snapshot, player in sorted(same.items()))
+    return f"- Not repeated (same weights as the live player, restored from the same iteration): {pairs}.\n"
+
+
 def summary(evaluation: Evaluation) -> str:
     """A few lines for the console."""
     meta = evaluation.meta
@@ -298,23 +302,31 @@ def _pyplot():
 
 
 def plot_heatmap(evaluation: Evaluation, path: Path) -> Path:
-    """Mean router return per pairing, players ordered by snapshot time; colours centred on the game value."""
+    """Mean router return per pairing, every cell labelled; players ordered by snapshot time.
+
+    Colours diverge at the meta-game value (green: the router does better than
+    the value, red: worse) and span the bulk of the values, so the usual 25-35
+    spread is not washed out by one extreme pairing. The figure grows with the
+    population so that labels stay readable at 20+ players per side.
+    """
+    from agents.reporting import annotate_cells, diverging_norm
+
     plt = _pyplot()
     play, value = evaluation.play, evaluation.meta.value
     matrix = play.mean
     rows, columns = matrix.shape
-    figure, axes = plt.subplots(figsize=(min(0.55 * columns + 4.0, 30), min(0.4 * rows + 3.0, 30)))
-    spread = float(np.nanmax(np.abs(matrix - value))) or 1.0
-    image = axes.imshow(matrix, cmap="RdYlGn", vmin=value - spread, vmax=value + spread, aspect="auto")
-    axes.set_xticks(range(columns), play.fraudster_names, rotation=45, ha="right", fontsize=7)
-    axes.set_yticks(range(rows), play.router_names, fontsize=7)
+    figure, axes = plt.subplots(figsize=(min(0.62 * columns + 4.5, 40), min(0.36 * rows + 3.0, 40)))
+    image = axes.imshow(matrix, cmap="RdYlGn", norm=diverging_norm(matrix, value), aspect="auto")
+    label_size = 7 if max(rows, columns) <= 30 else 6
+    axes.set_xticks(range(columns), play.fraudster_names, rotation=45, ha="right", fontsize=label_size)
+    axes.set_yticks(range(rows), play.router_names, fontsize=label_size)
     axes.set_xlabel("fraudster (baselines, then by snapshot time)")
     axes.set_ylabel("router (baselines, then by snapshot time)")
-    if rows <= _ANNOTATE_LIMIT and columns <= _ANNOTATE_LIMIT:
-        for i in range(rows):
-            for j in range(columns):
-                axes.text(j, i, f"{matrix[i, j]:.1f}", ha="center", va="center", fontsize=6)
-    figure.colorbar(image, ax=axes, label=f"mean router return (centre: game value {value:+.2f})")
+    # Cells are at least 0.36 x 0.62 inches (until the 40-inch cap), room for "-63.0" at 7 points.
+    annotate_cells(axes, image, matrix, digits=1 if max(rows, columns) <= _DECIMALS_LIMIT else 0,
+                   fontsize=label_size)  # fmt: skip
+    figure.colorbar(image, ax=axes, extend="both",
+                    label=f"mean router return (centre: game value {value:+.2f})")  # fmt: skip
     axes.set_title(f"Cross-play, {play.episodes} episodes per pairing, seed {play.seed}", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -333,12 +345,14 @@ def plot_ratings(evaluation: Evaluation, path: Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     ratings = evaluation.ratings
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+    labelled_baselines = []
     for axis, role in zip(axes, Role):
         shift = ratings.role_advantage_elo if role is Role.ROUTER else 0.0
         records = evaluation.population.side(role)
         snapshots = [r for r in records if r.kind == PlayerKind.HISTORICAL.value]
-        by_parent: dict[str, list[PlayerRecord]] = {}
+        baselines: list[tuple[float, str]] = []
+        by_parent: dict[str, list] = {}
         for record in snapshots:
             by_parent.setdefault(record.name.split("@")[0], []).append(record)
         for parent, group in by_parent.items():
@@ -352,19 +366,42 @@ def plot_ratings(evaluation: Evaluation, path: Path) -> Path:
                           label=f"{record.name} (checkpoint)")  # fmt: skip
             elif not record.learned:
                 axis.axhline(y[0], linestyle="--", linewidth=0.8, color="grey")
-                # x in axes fraction, y in data: the label sits at the right end of its line.
-                axis.text(0.99, y[0], record.name.split(":")[-1], transform=axis.get_yaxis_transform(),
-                          fontsize=6, color="grey", ha="right", va="bottom")
+                baselines.append((y[0], record.name.split(":")[-1]))
         axis.set_title(f"{role.value}s" + (" (with role term)" if role is Role.ROUTER else ""))
         axis.set_xlabel("league iteration (snapshot created)")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=7, loc="best")
+        labelled_baselines.append((axis, baselines))
     axes[0].set_ylabel("Bradley-Terry rating (Elo, ± 95%)")
-    figure.tight_layout()
+    # Label the baselines' lines outside the plot, to the right, spread apart so none overlap.
+    for axis, baselines in labelled_baselines:
+        _label_lines_right(axis, baselines)
+    figure.tight_layout(w_pad=2.0)
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return Path(path)
+
+
+def _label_lines_right(axis, lines: list[tuple[float, str]], min_gap: float = 0.045) -> None:
+    """Name horizontal lines just right of ``axis``, moved apart to at least ``min_gap`` of the axis height."""
+    if not lines:
+        return
+    low, high = axis.get_ylim()
+    gap = min_gap * (high - low)
+    lines = sorted(lines)
+    positions = []
+    for y, _ in lines:
+        positions.append(max(y, positions[-1] + gap) if positions else y)
+    overflow = positions[-1] - high
+    if overflow > 0:  # pushed past the top: shift the whole column down, keeping the gaps
+        positions = [p - overflow for p in positions]
+    for (y, name), position in zip(lines, positions):
+        axis.annotate(
+            name, xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(1.015, position),
+            textcoords=("axes fraction", "data"), fontsize=6, color="dimgrey", va="center", ha="left",
+            annotation_clip=False, arrowprops={"arrowstyle": "-", "color": "lightgrey", "linewidth": 0.6},
+        )  # fmt: skip
 
 
 def _elo_with_error(ratings, names: list[str], shift: float) -> tuple[list[float], list[float] | None]:
