@@ -1,0 +1,417 @@
+"""Does the league work? Four training regimes at equal env-step budgets, compared by exploitability.
+
+For every regime (``fixed``, ``self_play``, ``fictitious``, ``pfsp`` with one
+main exploiter and one league exploiter per side) and seed, it trains a league
+for the same number of env steps (``--budget``; under ``pfsp`` the exploiters
+share that budget with the main players, as in AlphaStar), then measures every
+final main player:
+
+1. **Cross-play** of all final main players and the scripted population
+   (common random numbers), with the zero-sum meta-game's Nash mixture and
+   value ``v``.
+2. **Exploitability by best response**: a fresh PPO opponent trained against
+   the frozen main player for ``--br-budget`` env steps
+   (:func:`league.rllib.exploit.run_exploit`, curve points included). A
+   router's exploitability is ``v - (its return against the best response)``;
+   a fraudster's is ``(the best-response router's return) - v``. The same
+   ``v`` (from step 1) serves every player, so the numbers compare across
+   regimes.
+3. **Returns against the scripted baselines** at the end of training (the
+   last evaluation row of ``progress.csv``).
+
+Everything is resumable: a finished training run (``done`` marker), the
+cross-play (``crossplay.json``) and each best response (``exploit_*.json``)
+are reused when the script is run again with the same output directory.
+
+Writes ``report.md`` (tables with 95% t-intervals over seeds, settings, the
+exact command, wall time), ``exploitability.png`` (bars per regime and side),
+``learning_curves.png`` (returns against the scripted baselines per regime)
+and ``best_response_curves.png``; ``results.json`` holds every number.
+
+Run::
+
+    python experiments/regimes/run.py                  # the full study (3 seeds)
+    python experiments/regimes/run.py --quick          # 1 seed, small budgets, < 20 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+REGIMES = ("fixed", "self_play", "fictitious", "pfsp")
+SCRIPTED_ROUTERS = ("risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic")
+SCRIPTED_FRAUDSTERS = ("neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything")
+SIDES = ("router", "fraudster")
+FULL = {"budget": 3_072_000, "br_budget": 1_536_000, "seeds": [0, 1, 2], "episodes": 256, "eval_points": 6}
+QUICK = {"budget": 409_600, "br_budget": 204_800, "seeds": [0], "episodes": 128, "eval_points": 4}
+SECTIONS = (
+    "## Headline",
+    "## Exploitability by best response",
+    "## Cross-play and meta-game",
+    "## Returns against the scripted baselines",
+    "## Best-response learning curves",
+    "## Settings",
+    "## Reproduce",
+)
+
+
+# ---------------------------------------------------------------------- configs
+
+
+def regime_config(regime: str, seed: int, budget: int, base: dict) -> dict:
+    """The quick-start league's game and PPO settings under ``regime``, trained for ``budget`` env steps."""
+    data = json.loads(json.dumps(base))  # a deep copy
+    batch = data["ppo"]["train_batch_size"]
+    iterations = max(2, budget // batch)
+    data.update(
+        name=f"{regime}-s{seed}",
+        seed=seed,
+        iterations=iterations,
+        checkpoint_every=iterations,
+        eval_every=max(1, iterations // 5),
+        calibrate_win=False,
+    )
+    league = data["league"]
+    league.update(regime=regime, num_main_exploiters=0, num_league_exploiters=0)
+    league["snapshot_rule"] = {"every_iterations": max(1, iterations // 10)}
+    league.setdefault("win_definition", {"reference": 30.0, "scale": 3.0})
+    scripted = [f"fraudster_scripted:{name}" for name in SCRIPTED_FRAUDSTERS if name != "neutral"]
+    scripted += [f"router_scripted:{name}" for name in SCRIPTED_ROUTERS]
+    if regime == "fixed":
+        league["scripted_opponents"] = scripted
+    elif regime == "pfsp":
+        league.update(num_main_exploiters=1, num_league_exploiters=1, scripted_opponents=scripted)
+    else:
+        league["scripted_opponents"] = []
+    return data
+
+
+def base_config(path: Path, batch: int | None) -> dict:
+    data = yaml.safe_load(path.read_text())
+    if batch:
+        data["ppo"]["train_batch_size"] = batch
+        data["ppo"]["minibatch_size"] = min(data["ppo"]["minibatch_size"], batch)
+        data["resources"]["num_envs_per_env_runner"] = max(1, batch // data["game"].get("max_cycles", 200))
+    data.pop("name", None)
+    return data
+
+
+# ---------------------------------------------------------------------- phases
+
+
+def train_runs(args, base: dict, runs: Path, log) -> dict[str, Path]:
+    from league.core.config import make_train_config
+    from league.rllib.train import train
+
+    done = {}
+    for regime in args.regimes:
+        for seed in args.seeds:
+            data = regime_config(regime, seed, args.budget, base)
+            run_dir = runs / data["name"]
+            if not (run_dir / "done").exists():
+                if run_dir.exists():
+                    shutil.rmtree(run_dir)
+                log(f"train {data['name']}: {data['iterations']} iterations x {data['ppo']['train_batch_size']:,} env steps")
+                began = time.perf_counter()
+                train(make_train_config(data), run_dir, verbose=False)
+                (run_dir / "done").write_text(json.dumps({"wall_s": time.perf_counter() - began}))
+            done[data["name"]] = run_dir
+    return done
+
+
+def cross_play_mains(args, run_dirs: dict[str, Path], output: Path, log) -> dict:
+    from agents.registry import make_policy
+    from league.evaluation.evaluate import analyse_meta_game, cross_play
+    from league.evaluation.loading import load_player, open_run, torch_threads
+
+    path = output / "crossplay.json"
+    names = sorted(run_dirs)
+    if path.exists():
+        cached = json.loads(path.read_text())
+        if cached.get("runs") == names and cached.get("episodes") == args.episodes:
+            return cached
+    routers, fraudsters = [], []
+    for name in names:
+        run = open_run(run_dirs[name])
+        for side, bucket in (("router", routers), ("fraudster", fraudsters)):
+            policy = load_player(run, f"{side}_main")
+            policy.name = f"{name}/{side}_main"
+            bucket.append(policy)
+    routers += [make_policy(name, "router") for name in SCRIPTED_ROUTERS]
+    fraudsters += [make_policy(name, "fraudster") for name in SCRIPTED_FRAUDSTERS]
+    game = open_run(run_dirs[names[0]]).game
+    win = open_run(run_dirs[names[0]]).state.config.win_definition
+    log(f"cross-play: {len(routers)} routers x {len(fraudsters)} fraudsters, {args.episodes} episodes each")
+    with torch_threads(1):
+        play = cross_play(routers, fraudsters, args.episodes, args.seed_eval, game, win, log=lambda *_: None)
+    meta = analyse_meta_game(play.mean, play.router_names, play.fraudster_names)
+    document = {
+        "runs": names,
+        "episodes": args.episodes,
+        "seed": args.seed_eval,
+        "routers": play.router_names,
+        "fraudsters": play.fraudster_names,
+        "mean": play.mean.tolist(),
+        "value": float(meta.value),
+        "router_nash": dict(zip(play.router_names, np.asarray(meta.router_nash).tolist())),
+        "fraudster_nash": dict(zip(play.fraudster_names, np.asarray(meta.fraudster_nash).tolist())),
+        "wall_s": play.wall_s,
+    }
+    path.write_text(json.dumps(document, indent=2))
+    return document
+
+
+def exploit_mains(args, run_dirs: dict[str, Path], value: float, log) -> dict[str, dict]:
+    from league.rllib.exploit import file_stem, run_exploit
+
+    results = {}
+    for name, run_dir in sorted(run_dirs.items()):
+        eval_dir = run_dir / "eval"
+        eval_dir.mkdir(exist_ok=True)
+        # The common game value of this study, read by run_exploit as the run's meta-game value.
+        (eval_dir / "payoff.json").write_text(json.dumps({"meta_game": {"value": value}, "settings": {"seed": args.seed_eval}}))
+        for side in SIDES:
+            player = f"{side}_main"
+            path = eval_dir / f"{file_stem(player)}.json"
+            cached = json.loads(path.read_text()) if path.exists() else None
+            if not cached or cached.get("budget") != args.br_budget or cached.get("value") != value:
+                log(f"best response to {name}/{player}: {args.br_budget:,} env steps")
+                run_exploit(run_dir, player, args.br_budget, episodes=args.episodes, eval_points=args.eval_points,
+                            verbose=False)  # fmt: skip
+                cached = json.loads(path.read_text())
+            results[f"{name}/{player}"] = cached
+    return results
+
+
+# ---------------------------------------------------------------------- report
+
+
+def interval(values) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t-interval (0 with one value)."""
+    from scipy import stats
+
+    array = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if len(array) == 0:
+        return float("nan"), float("nan")
+    if len(array) < 2:
+        return float(array.mean()), 0.0
+    return float(array.mean()), float(stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array)))
+
+
+def fmt(values) -> str:
+    mean, half = interval(values)
+    if not np.isfinite(mean):
+        return "-"
+    return f"{mean:+.2f} ± {half:.2f}" if half else f"{mean:+.2f}"
+
+
+def final_vs_scripted(run_dir: Path, side: str) -> float | None:
+    from league.core.rundir import read_progress
+
+    values = [float(r[f"{side}_main_vs_scripted"]) for r in read_progress(run_dir) if r.get(f"{side}_main_vs_scripted")]
+    return values[-1] if values else None
+
+
+def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: str) -> tuple[str, dict]:
+    rows = {}
+    for regime in args.regimes:
+        names = [f"{regime}-s{seed}" for seed in args.seeds]
+        rows[regime] = {
+            "router_exploitability": [exploits[f"{n}/router_main"]["exploitability"] for n in names],
+            "fraudster_exploitability": [exploits[f"{n}/fraudster_main"]["exploitability"] for n in names],
+            "router_exploitability_final": [exploits[f"{n}/router_main"]["exploitability_final"] for n in names],
+            "fraudster_exploitability_final": [exploits[f"{n}/fraudster_main"]["exploitability_final"] for n in names],
+            "router_vs_scripted": [final_vs_scripted(run_dirs[n], "router") for n in names],
+            "fraudster_vs_scripted": [final_vs_scripted(run_dirs[n], "fraudster") for n in names],
+            "router_nash": [crossplay["router_nash"].get(f"{n}/router_main", 0.0) for n in names],
+            "fraudster_nash": [crossplay["fraudster_nash"].get(f"{n}/fraudster_main", 0.0) for n in names],
+            "train_wall_s": [json.loads((run_dirs[n] / "done").read_text()).get("wall_s") for n in names],
+        }
+    lines = [
+        "# Training regimes compared at equal budgets",
+        "",
+        f"{len(args.regimes)} regimes x {len(args.seeds)} seed(s); each league trained for {args.budget:,} env steps, "
+        f"each best response for {args.br_budget:,}. Intervals are 95% t-intervals over seeds"
+        + (" (one seed: no interval; a single run)." if len(args.seeds) == 1 else "."),
+        "",
+        SECTIONS[0],
+        "",
+        "Exploitability of the final main players by best response (lower is better), in dollars per "
+        f"episode against the study's meta-game value v = {crossplay['value']:+.2f}.",
+        "",
+        "| regime | router exploitability | fraudster exploitability | router vs scripted | fraudster vs scripted |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for regime, row in rows.items():
+        lines.append(
+            f"| {regime} | {fmt(row['router_exploitability'])} | {fmt(row['fraudster_exploitability'])} | "
+            f"{fmt(row['router_vs_scripted'])} | {fmt(row['fraudster_vs_scripted'])} |"
+        )
+    pfsp = rows.get("pfsp")
+    if pfsp:
+        lines += ["", "Goal: a PFSP-league router with at most half the exploitability of self-play and of fixed-opponent training."]
+        for other in ("self_play", "fixed"):
+            if other in rows:
+                a, b = np.mean(pfsp["router_exploitability"]), np.mean(rows[other]["router_exploitability"])
+                verdict = "met" if a <= 0.5 * b else "not met"
+                lines.append(f"- pfsp {a:+.2f} against {other} {b:+.2f}: {verdict} (this measurement).")
+    lines += [
+        "",
+        SECTIONS[1],
+        "",
+        "Best point and final point of each best response's curve (the best point is a slightly optimistic "
+        "estimate; the final one is the one where the curve has flattened if the budget was large enough).",
+        "",
+        "| regime | router (best / final) | fraudster (best / final) |",
+        "|---|---:|---:|",
+    ]
+    for regime, row in rows.items():
+        lines.append(
+            f"| {regime} | {fmt(row['router_exploitability'])} / {fmt(row['router_exploitability_final'])} | "
+            f"{fmt(row['fraudster_exploitability'])} / {fmt(row['fraudster_exploitability_final'])} |"
+        )
+    lines += ["", "![exploitability](exploitability.png)", "", SECTIONS[2], "",
+              f"All final main players and the scripted population, {crossplay['episodes']} episodes per pairing "
+              f"(seed {crossplay['seed']}). Meta-game value {crossplay['value']:+.2f}.", "",
+              "| regime | router Nash weight | fraudster Nash weight |", "|---|---:|---:|"]  # fmt: skip
+    for regime, row in rows.items():
+        lines.append(f"| {regime} | {fmt(row['router_nash'])} | {fmt(row['fraudster_nash'])} |")
+    scripted_r = {k: v for k, v in crossplay["router_nash"].items() if "/" not in k and v > 1e-3}
+    scripted_f = {k: v for k, v in crossplay["fraudster_nash"].items() if "/" not in k and v > 1e-3}
+    lines += ["", f"Scripted players in the Nash mixtures: routers {scripted_r or 'none'}; fraudsters {scripted_f or 'none'}."]
+    lines += ["", SECTIONS[3], "", "Last evaluation of training (greedy, against the config's scripted evaluation opponents).",
+              "", "| regime | router_main | fraudster_main |", "|---|---:|---:|"]  # fmt: skip
+    for regime, row in rows.items():
+        lines.append(f"| {regime} | {fmt(row['router_vs_scripted'])} | {fmt(row['fraudster_vs_scripted'])} |")
+    lines += ["", "![learning curves](learning_curves.png)", "", SECTIONS[4], "", "![best-response curves](best_response_curves.png)",
+              "", SECTIONS[5], "",
+              f"- league budget {args.budget:,} env steps per run; best-response budget {args.br_budget:,}; "
+              f"{args.eval_points} evaluation points of {args.episodes} episodes;",
+              f"- base config `{args.config}` (game, PPO, batch), regimes as in `regime_config` of this script;",
+              f"- training wall time per run (s): " + ", ".join(f"{r} {np.mean([w for w in row['train_wall_s'] if w]):.0f}" for r, row in rows.items()),
+              f"- total wall time {wall_s / 60:.1f} min on this machine.", "", SECTIONS[6], "", "```bash", command, "```", ""]  # fmt: skip
+    return "\n".join(lines), rows
+
+
+def plot(args, rows, run_dirs, exploits, output: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from league.core.rundir import read_progress
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    width = 0.38
+    x = np.arange(len(rows))
+    for offset, side in ((-width / 2, "router"), (width / 2, "fraudster")):
+        stats = [interval(row[f"{side}_exploitability"]) for row in rows.values()]
+        axis.bar(x + offset, [m for m, _ in stats], width, yerr=[h for _, h in stats], capsize=4, label=f"{side}_main")
+    axis.set_xticks(x, list(rows))
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.set_ylabel("exploitability ($ per episode)")
+    axis.set_title("Exploitability by best response (lower is better)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(output / "exploitability.png", dpi=110)
+    plt.close(figure)
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for axis, side in zip(axes, SIDES):
+        for regime in rows:
+            for k, seed in enumerate(args.seeds):
+                progress = read_progress(run_dirs[f"{regime}-s{seed}"])
+                points = [(int(r["env_steps"]), float(r[f"{side}_main_vs_scripted"])) for r in progress if r.get(f"{side}_main_vs_scripted")]
+                if points:
+                    color = f"C{list(rows).index(regime)}"
+                    axis.plot(*zip(*points), color=color, alpha=0.8, label=regime if k == 0 else None)
+        axis.set_title(f"{side}_main against the scripted baselines")
+        axis.set_xlabel("env steps")
+        axis.set_ylabel("mean episode return")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(output / "learning_curves.png", dpi=110)
+    plt.close(figure)
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for axis, side in zip(axes, SIDES):
+        for regime in rows:
+            for k, seed in enumerate(args.seeds):
+                curve = exploits[f"{regime}-s{seed}/{side}_main"]["curve"]
+                axis.plot([p["env_steps"] for p in curve], [p["gain"] for p in curve], marker="o", markersize=3,
+                          color=f"C{list(rows).index(regime)}", alpha=0.8, label=regime if k == 0 else None)  # fmt: skip
+        axis.set_title(f"best response to {side}_main: gain over v")
+        axis.set_xlabel("best-response env steps")
+        axis.set_ylabel("gain ($ per episode)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(output / "best_response_curves.png", dpi=110)
+    plt.close(figure)
+
+
+# ---------------------------------------------------------------------- main
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 seed and small budgets (under 20 minutes on 2 cores)")
+    parser.add_argument("--config", default=str(ROOT / "configs" / "quickstart.yaml"), help="base config (game, PPO)")
+    parser.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=REGIMES)
+    parser.add_argument("--seeds", type=int, nargs="+")
+    parser.add_argument("--budget", type=int, help="env steps per league run")
+    parser.add_argument("--br-budget", type=int, help="env steps per best response")
+    parser.add_argument("--episodes", type=int, help="episodes per evaluation and per cross-play pairing")
+    parser.add_argument("--eval-points", type=int, help="best-response evaluations along its curve")
+    parser.add_argument("--batch", type=int, help="override the config's train batch (tests use a tiny one)")
+    parser.add_argument("--seed-eval", type=int, default=10_000, help="seed of the cross-play and evaluations")
+    parser.add_argument("--output", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    for key, value in preset.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    command = shlex.join([sys.executable.rsplit("/", 1)[-1], "experiments/regimes/run.py", *(argv if argv is not None else sys.argv[1:])])
+    output = args.output
+    runs = output / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{(time.perf_counter() - started) / 60:5.1f} min] {message}", flush=True)
+
+    base = base_config(Path(args.config), args.batch)
+    run_dirs = train_runs(args, base, runs, log)
+    crossplay = cross_play_mains(args, run_dirs, output, log)
+    exploits = exploit_mains(args, run_dirs, crossplay["value"], log)
+    wall_s = time.perf_counter() - started
+    report, rows = build_report(args, run_dirs, crossplay, exploits, wall_s, command)
+    plot(args, rows, run_dirs, exploits, output)
+    (output / "report.md").write_text(report)
+    (output / "results.json").write_text(json.dumps({"rows": rows, "crossplay_value": crossplay["value"],
+                                                     "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}},
+                                                    indent=2))  # fmt: skip
+    log(f"wrote {output / 'report.md'}")
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
