@@ -89,8 +89,12 @@ def check_checkpoint(run_dir: RunDir | str | Path, directory: Path, state: Leagu
             problems.checkpoint.append(problem)
     if state is None:
         return problems
-    modules = [p.name for p in state.learning_players()]
-    modules += [slot for role in ("router", "fraudster") for slot in state.slot_ids(role)]
+    if not (directory / LEARNER_MODULES).is_dir():
+        problems.checkpoint.append(f"{directory} is incomplete: missing {LEARNER_MODULES} (the learners' weights)")
+        modules = []
+    else:
+        modules = [p.name for p in state.learning_players()]
+        modules += [slot for role in ("router", "fraudster") for slot in state.slot_ids(role)]
     for module in modules:
         problem = _module_problem(directory / LEARNER_MODULES / module)
         if problem:
@@ -241,6 +245,8 @@ def prepare_resume(
     config = load_train_config(paths.config)
     point = choose_resume_checkpoint(paths, retire_broken=retire_broken, warn=warn)
     done = point.state.iteration
+    if point.skipped and warn is not None:
+        warn(f"warning: resuming from {point.directory.name} (iteration {done}); the iterations after it are trained again")
     if iterations is not None:
         if iterations <= done:
             raise ResumeError(
