@@ -54,6 +54,7 @@ from smartpay_marl.layout import (
     FRAUDSTER,
     FRAUDSTER_ACTION_FIELDS,
     FRAUDSTER_SLOTS,
+    NUM_GATEWAYS,
     ROUTER,
     ROUTER_ACTION_FIELDS,
     ROUTER_SLOTS,
@@ -216,7 +217,7 @@ def _game_info(catalog: OpponentCatalog, store: SessionStore, limits: GameLimits
                 "action": {
                     "nvec": [int(n) for n in spaces[ROUTER].nvec],
                     "fields": list(ROUTER_ACTION_FIELDS),
-                    "typed": {"gateway": [0, 1, 2], "decision": list(DECISIONS), "retry": [False, True]},
+                    "typed": {"gateway": list(range(NUM_GATEWAYS)), "decision": list(DECISIONS), "retry": [False, True]},
                 },
                 "observation": {"dim": sum(s.size for s in ROUTER_SLOTS), "slots": _slots(ROUTER_SLOTS)},
                 "observation_table": slots_markdown(ROUTER_SLOTS),
