@@ -7,7 +7,7 @@ Entry points:
 - :class:`GameConfig`: every parameter of the game, validated; :func:`load_game_config` reads YAML.
 """
 
-from pettingzoo import register as _register
+import pettingzoo as _pettingzoo
 
 from smartpay_marl.config import GameConfig, load_game_config, make_game_config
 from smartpay_marl.models import FraudsterAction, RouterAction, StepView
@@ -18,8 +18,11 @@ from smartpay_marl.vector_env import VectorEnv, vector_env
 __version__ = "0.1.0"
 ENV_ID = "smartpay_marl/SmartPay-v0"
 
-_register("parallel", ENV_ID, entry_point="smartpay_marl:parallel_env")
-_register("aec", ENV_ID, entry_point="smartpay_marl:env")
+# PettingZoo's registry (pettingzoo.make) arrived in 1.27. Older releases, which some multi-agent libraries
+# pin, run the env just as well; there it is simply not registered.
+if hasattr(_pettingzoo, "register"):
+    _pettingzoo.register("parallel", ENV_ID, entry_point="smartpay_marl:parallel_env")
+    _pettingzoo.register("aec", ENV_ID, entry_point="smartpay_marl:env")
 
 __all__ = [
     "ENV_ID",
