@@ -48,6 +48,9 @@ def run_baselines(
         routers, fraudsters, episodes=episodes, seed=seed, max_envs=max_envs,
         difficulty=difficulty, max_cycles=max_cycles, **config_fields,
     )  # fmt: skip
+    for path in (json_path, png_path):
+        if path is not None:  # --json out/b.json should not fail because out/ does not exist yet
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
     if json_path is not None:
         result.to_json(json_path)
     if png_path is not None:
@@ -75,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``baselines`` options to ``parser``."""
     parser.add_argument("--episodes", type=int, default=200, help="episodes per pairing (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="seed shared by every pairing (default 0)")
-    parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default="medium")
+    parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default="medium",
+                        help="game preset (default medium)")  # fmt: skip
     parser.add_argument("--max-cycles", type=int, default=200, help="steps per episode (default 200)")
     parser.add_argument("--max-envs", type=int, default=DEFAULT_MAX_ENVS, help="largest batch of envs")
     parser.add_argument("--json", dest="json_path", metavar="PATH", help="write matrix and statistics as JSON")
