@@ -326,12 +326,11 @@ def test_module_for_another_game_version_is_refused(run_copy):
 
 @pytest.mark.ray
 def test_evaluate_command_reports_errors_without_a_traceback(run_copy, capsys):
-    from league.evaluation.evaluate import add_arguments, main
+    from league.cli import main
 
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
     (run_copy / "snapshots" / "router_main@it1" / "module_state.pkl").unlink()
-    assert main(parser.parse_args([str(run_copy), "--episodes", "4"])) == 1
-    assert "missing module_state.pkl" in capsys.readouterr().err
+    # A broken run is a user error: one line from the CLI, exit code 2 (see league.cli).
+    assert main(["evaluate", str(run_copy), "--episodes", "4"]) == 2
+    error = capsys.readouterr().err
+    assert "smartpay-marl evaluate: error:" in error and "missing module_state.pkl" in error
+    assert "Traceback" not in error
