@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 HERE = Path(__file__).parent
 ROUTERS = ["risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"]
@@ -144,12 +143,13 @@ def main() -> None:
     parser.add_argument("--routers", nargs="+", default=ROUTERS)
     parser.add_argument("--eval-episodes", type=int, default=256)
     parser.add_argument("--skip-router", action="store_true", help="only the fraudster part")
-    parser.add_argument("--output", type=Path, default=HERE)
+    parser.add_argument("--output", type=Path, default=HERE, help="where results.md and results.json go")
+    parser.add_argument("--runs", type=Path, help="where the training runs go (default: OUTPUT/runs; shared between reports)")
     args = parser.parse_args()
-    runs = args.output / "runs"
+    runs = args.runs or args.output / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results: dict = {"settings": vars(args) | {"output": str(args.output), "batch": BATCH}, "fraudster": {}, "router": {}}
+    results: dict = {"settings": vars(args) | {"output": str(args.output), "runs": str(runs), "batch": BATCH}, "fraudster": {}, "router": {}}
     scripted = {seed: scripted_scores(args.eval_episodes, seed) for seed in args.seeds}
     for router in args.routers:
         for signal in args.signals:
@@ -180,7 +180,8 @@ def report(results: dict, args) -> str:
         "",
         f"Made by `python experiments/both_sides_learn/run.py --budget {args.budget} --seeds {' '.join(map(str, seeds))}"
         f" --signals {' '.join(args.signals)} --routers {' '.join(args.routers)} --eval-episodes {args.eval_episodes}"
-        + (" --skip-router" if args.skip_router else "") + f"` in {results['wall_s'] / 60:.1f} min on 2 cores.",
+        + (" --skip-router" if args.skip_router else "")
+        + (f" --output {args.output} --runs {args.runs}" if args.runs else "") + f"` in {results['wall_s'] / 60:.1f} min on 2 cores.",
         "",
         f"Each run trains for {args.budget:,} env steps (batches of {BATCH:,}); the final greedy player is scored over "
         f"{args.eval_episodes} episodes against its opponent(s), on the same episodes as the scripted players "

@@ -304,7 +304,7 @@ def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: st
               f"- league budget {args.budget:,} env steps per run; best-response budget {args.br_budget:,}; "
               f"{args.eval_points} evaluation points of {args.episodes} episodes;",
               f"- base config `{args.config}` (game, PPO, batch), regimes as in `regime_config` of this script;",
-              f"- training wall time per run (s): " + ", ".join(f"{r} {np.mean([w for w in row['train_wall_s'] if w]):.0f}" for r, row in rows.items()),
+              "- training wall time per run (s): " + ", ".join(f"{r} {np.mean([w for w in row['train_wall_s'] if w]):.0f}" for r, row in rows.items()),
               f"- total wall time {wall_s / 60:.1f} min on this machine.", "", SECTIONS[6], "", "```bash", command, "```", ""]  # fmt: skip
     return "\n".join(lines), rows
 

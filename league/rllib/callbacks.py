@@ -31,7 +31,7 @@ import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from league.core.matchmaking import MatchupPlan
-from league.core.players import Player, PlayerKind, Role
+from league.core.players import Player, PlayerKind
 from smartpay_marl.layout import FRAUDSTER, ROUTER
 
 #: Metric key under which every env runner reports finished episodes.

@@ -32,6 +32,7 @@ from agents.rllib_modules import learner_module_spec, scripted_module_spec
 from league.core.matchmaking import Matchmaker, MatchupPlan
 from league.core.players import Player, PlayerKind, Role, parse_scripted_name
 from league.rllib.env_runner import env_runner_settings
+from league.rllib.plumbing import learner_policy, push_mapping, seconds, set_module_states
 from league.rllib.callbacks import (
     ENV_SECONDS_KEY,
     EPISODES_KEY,
@@ -185,7 +186,7 @@ class LeagueRuntime:
             self._load_snapshots_into_slots(algorithm, changed)
         plan, mapping = self.plan()
         self.last_plan = plan
-        self._push_mapping(algorithm, mapping)
+        push_mapping(algorithm, mapping)
 
     def _load_snapshots_into_slots(self, algorithm, changed: dict[str, str]) -> None:
         from agents.learned import CheckpointError
@@ -202,21 +203,7 @@ class LeagueRuntime:
                 ) from None
             states[slot] = module.get_state()
             self.state.record_event("slot_loaded", slot=slot, player=name)
-        algorithm.set_state({"learner_group": {"learner": {"rl_module": states}}})
-        algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group, inference_only=True)
-
-    @staticmethod
-    def _push_mapping(algorithm, mapping: EpisodeMapping) -> None:
-        def update(env_runner, _mapping=mapping):
-            env_runner.config._is_frozen = False
-            env_runner.config.multi_agent(policy_mapping_fn=_mapping)
-            env_runner.config._is_frozen = True
-
-        # Recreated env runners are rebuilt from the algorithm's config, so patch it too.
-        algorithm.config._is_frozen = False
-        algorithm.config.multi_agent(policy_mapping_fn=mapping)
-        algorithm.config.freeze()
-        algorithm.env_runner_group.foreach_env_runner(update, local_env_runner=True)
+        set_module_states(algorithm, states)
 
     # ------------------------------------------------------------------ results and snapshots
     def record_results(self, result: dict) -> dict[str, Any]:
@@ -239,9 +226,9 @@ class LeagueRuntime:
         return {
             "episodes": len(episodes),
             "mean_return": {name: float(np.mean(values)) for name, values in returns_by_player.items()},
-            "env_seconds": _seconds(runner_results.get(ENV_SECONDS_KEY)),
-            "forward_seconds": _seconds(runner_results.get(FORWARD_SECONDS_KEY)),
-            "sample_seconds": _seconds(runner_results.get(SAMPLE_SECONDS_KEY)),
+            "env_seconds": seconds(runner_results.get(ENV_SECONDS_KEY)),
+            "forward_seconds": seconds(runner_results.get(FORWARD_SECONDS_KEY)),
+            "sample_seconds": seconds(runner_results.get(SAMPLE_SECONDS_KEY)),
         }
 
     def _player_name(self, module_id: str) -> str:
@@ -280,11 +267,8 @@ class LeagueRuntime:
 
     def learner_policy(self, algorithm, name: str) -> ModulePolicy:
         """A live learner as a batched policy (its current learner weights, deterministic)."""
-        player = self.state.player(name)
-        weights = algorithm.learner_group.get_weights(module_ids=[name])[name]
-        module = learner_module_spec(player.role.value, self.config.ppo.hidden, self.game).build()
-        module.set_state(weights)
-        return ModulePolicy(module, name=name, role=player.role.value)
+        role = self.state.player(name).role.value
+        return learner_policy(algorithm, name, role, self.config.ppo.hidden, self.game)
 
     # ------------------------------------------------------------------ persistence
     def write_run_files(self) -> None:
@@ -313,14 +297,6 @@ class LeagueRuntime:
         if not (directory / STATE_FILE).is_file():
             raise FileNotFoundError(f"checkpoint {directory} is incomplete: missing {STATE_FILE}")
         return directory
-
-
-def _seconds(value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return number if np.isfinite(number) else 0.0
 
 
 def calibrated_win_definition(config: TrainConfig, episodes: int = 64) -> WinDefinition:

@@ -163,12 +163,14 @@ def train(
 
 def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, Any]:
     """One training iteration of the league; returns its progress row."""
+    from league.rllib.plumbing import counter
+
     state, config = runtime.state, runtime.config
     runtime.prepare_iteration(algorithm)
     began = time.perf_counter()
     result = algorithm.train()
     waited = 0.0
-    while _count((result.get("env_runners") or {}).get("num_env_steps_sampled")) == 0 and config.resources.num_env_runners:
+    while counter((result.get("env_runners") or {}).get("num_env_steps_sampled")) == 0 and config.resources.num_env_runners:
         # Every env runner is down (crashed, being restarted by Ray): an iteration without samples
         # trains nothing, so it does not count; wait for the restart and try again.
         if waited >= RESTART_WAIT_S:
@@ -181,10 +183,10 @@ def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, 
     recorded = runtime.record_results(result)
     taken = runtime.take_snapshots(algorithm)
     runners = result.get("env_runners", {}) or {}
-    sampled = _count(runners.get("num_env_steps_sampled"))
+    sampled = counter(runners.get("num_env_steps_sampled"))
     # Our own running total: RLlib's lifetime counter restarts when a crashed env runner is replaced.
     previous = next((e["env_steps"] for e in reversed(state.history) if e.get("event") == "iteration"), 0)
-    steps = max(previous + sampled, _count(result.get("num_env_steps_sampled_lifetime")))
+    steps = max(previous + sampled, counter(result.get("num_env_steps_sampled_lifetime")))
     sample_seconds = recorded["sample_seconds"]
     row: dict[str, Any] = {
         "iteration": state.iteration,
@@ -235,15 +237,6 @@ def _score_main(runtime: LeagueRuntime, algorithm, role: str, opponents: list[st
         stats = evaluate(*pair, episodes=config.eval_episodes, seed=config.seed + 10_000, config=runtime.game)
         returns.append(stats.router_return.mean if role == "router" else stats.fraudster_return.mean)
     return round(float(np.mean(returns)), 4)
-
-
-def _count(value) -> int:
-    """An RLlib counter as an int; 0 when missing or NaN (e.g. the iteration an env runner crashed)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0
-    return int(number) if np.isfinite(number) else 0
 
 
 def _round(value: float | None) -> float | str:
