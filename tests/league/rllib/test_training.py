@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.snapshot_format import SNAPSHOT_FILES
 from league.core.players import PlayerKind, Role
 from league.rllib.runtime import LeagueRuntime
 from league.core.state import LeagueState
@@ -45,7 +46,8 @@ def test_snapshots_are_taken_for_both_sides(trained):
         snapshots = runtime.state.snapshots(role)
         assert [p.created_iteration for p in snapshots] == [1, 2, 3, 4, 5]
         for snapshot in snapshots:
-            assert (runtime.run_dir / snapshot.checkpoint_path / "module_state.pkl").is_file()
+            for name in SNAPSHOT_FILES:  # the safe format: weights and a JSON spec, no pickles
+                assert (runtime.run_dir / snapshot.checkpoint_path / name).is_file()
 
 
 def test_pfsp_maps_episodes_to_snapshots(trained):
@@ -73,7 +75,7 @@ def test_slot_cap_holds_as_the_league_grows(trained):
 
 
 def test_snapshots_stay_frozen(trained):
-    from agents.learned import load_module
+    from agents.snapshot_format import load_snapshot
 
     runtime, algorithm, _ = trained
     before = {slot: (name, module_weights(algorithm, slot)) for slot, name in runtime.state.slots.items()}
@@ -83,7 +85,7 @@ def test_snapshots_stay_frozen(trained):
     assert any(not np.array_equal(learner_before[k], learner_after[k]) for k in learner_before), "the learner trained"
     for slot, name in runtime.state.slots.items():
         weights = module_weights(algorithm, slot)
-        on_disk = load_module(runtime.run_dir / runtime.state.player(name).checkpoint_path).get_state()
+        on_disk = load_snapshot(runtime.run_dir / runtime.state.player(name).checkpoint_path).get_state()
         for key, value in on_disk.items():
             np.testing.assert_array_equal(np.asarray(value), np.asarray(weights[key]))
         if slot in before and before[slot][0] == name:  # same snapshot as before: not a single weight moved
