@@ -24,6 +24,9 @@ def test_run_baselines_writes_json_and_png(tmp_path, capsys) -> None:
 def test_main_parses_its_own_arguments(tmp_path) -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--episodes", "1", "--max-cycles", "5", "--json", str(tmp_path / "out.json")])
+    args = parser.parse_args(["--episodes", "3", "--max-cycles", "5", "--seed", "4", "--json", str(tmp_path / "out.json")])
     assert main(args) == 0
-    assert (tmp_path / "out.json").exists()
+    written = json.loads((tmp_path / "out.json").read_text())
+    # The command's options reach the round robin: the same call made directly gives the same matrix.
+    direct = run_baselines(episodes=3, seed=4, max_cycles=5)
+    assert written["router_returns"] == direct.matrix.tolist()

@@ -127,7 +127,10 @@ def test_bad_training_config_names_the_field():
         make_train_config({"league": {"regime": "anarchy"}})
     with pytest.raises(ValueError, match="max_cyclez"):
         make_train_config({"game": {"max_cyclez": 5}})
-    assert PlayerKind.HISTORICAL.value == "historical"
+    with pytest.raises(ValueError, match=r"resources\.env_runner"):
+        make_train_config({"resources": {"env_runner": "fast"}})
+    with pytest.raises(ValueError, match="counterfactual.*env_runner: vector"):
+        make_train_config({"fraudster_baseline": "counterfactual", "resources": {"env_runner": "stock"}})
 
 
 def test_results_report_each_sides_own_return(tmp_path):
