@@ -146,6 +146,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         super().__init__(config=config, **kwargs)
         self._resets = 0
         self._action_rng = np.random.default_rng([int(self.config.seed or 0), int(self.worker_index or 0), 7])
+        self._actors: dict[str, tuple[object, object]] = {}
         self._segment: _Segment | None = None
         #: ``(router module, fraudster module, router return, fraudster return)`` of the episodes the last
         #: ``sample()`` finished, with the games' true returns.
@@ -278,8 +279,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
                 actions[indices] = module.act(batch)
                 continue
             with torch.no_grad():
-                output = module.forward_exploration({Columns.OBS: torch.from_numpy(batch)})
-            module_logits = output[Columns.ACTION_DIST_INPUTS].numpy()
+                module_logits = self._actor(module_id, module)(torch.from_numpy(batch)).numpy()
             logits[indices] = module_logits
             offset = 0
             for k, size in enumerate(splits):
@@ -292,6 +292,25 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
                 offset += size
         timing["forward"] += time.perf_counter() - start
         return actions, logp, logits
+
+    def _actor(self, module_id: str, module):
+        """The module's policy network as one torch callable (observations -> logits).
+
+        RLlib's ``forward_exploration`` wraps the same layers in dict plumbing
+        that costs about three times the network itself at these batch sizes.
+        The callable shares the module's parameters, so weight syncs reach it.
+        Modules of another shape fall back to ``forward_exploration``.
+        """
+        cached = self._actors.get(module_id)
+        if cached is not None and cached[0] is module:
+            return cached[1]
+        try:
+            layers = torch.nn.Sequential(module.encoder.actor_encoder.net, module.pi.net)
+        except AttributeError:
+            def layers(observations, _module=module):
+                return _module.forward_exploration({Columns.OBS: observations})[Columns.ACTION_DIST_INPUTS]
+        self._actors[module_id] = (module, layers)
+        return layers
 
     def _gumbel(self, agent: str) -> np.ndarray:
         uniforms = self._action_rng.random((self.num_vector_envs, sum(self._splits[agent])))
