@@ -52,7 +52,8 @@ def main() -> None:
     config_data = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     config_data.update({"name": "league_memory", "iterations": args.iterations, "eval_every": 0})
     config_data["league"]["slots_per_side"] = 4
-    config_data["resources"]["num_env_runners"] = 1
+    # The figures in memory.md were measured with RLlib's stock env runner (one game per runner).
+    config_data["resources"].update(num_env_runners=1, env_runner="stock", num_envs_per_env_runner=1)
     config = make_train_config(config_data)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
