@@ -9,7 +9,7 @@ along) which, every ``interval`` seconds, records the driver's descendants, and
 once the driver is gone terminates every recorded process that is still the same
 process (pid and start time). :meth:`Watchdog.stop` ends it on a normal exit.
 
-Run as ``python -m league.rllib.watchdog PID`` (psutil ships with Ray).
+Run as ``python -m league.rllib.watchdog PID`` (psutil ships with Ray, in ``ray/thirdparty_files``).
 """
 
 from __future__ import annotations
@@ -55,9 +55,24 @@ def start_watchdog(parent: int | None = None, interval: float = INTERVAL_S) -> W
     return Watchdog(process)
 
 
+def _import_psutil():
+    """psutil, from the environment or from the copy Ray vendors in ``ray/thirdparty_files`` (without importing Ray)."""
+    try:
+        import psutil
+    except ImportError:
+        import importlib.util
+
+        spec = importlib.util.find_spec("ray")
+        if spec is None or spec.origin is None:
+            raise
+        sys.path.insert(0, os.path.join(os.path.dirname(spec.origin), "thirdparty_files"))
+        import psutil
+    return psutil
+
+
 def watch(parent: int, interval: float = INTERVAL_S) -> None:
     """Record ``parent``'s descendants until it dies, then end those still running."""
-    import psutil
+    psutil = _import_psutil()
 
     try:
         driver = psutil.Process(parent)
