@@ -87,6 +87,7 @@ def train_one(data: dict, runs: Path) -> list[dict]:
 
     run_dir = runs / data["name"]
     if (run_dir / "done").exists():  # resumable: a finished run is not trained again
+        keep_progress(run_dir, runs)
         return read_progress(run_dir)
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -94,7 +95,15 @@ def train_one(data: dict, runs: Path) -> list[dict]:
     (run_dir / "done").write_text("")
     for heavy in ("checkpoints", "snapshots"):
         shutil.rmtree(run_dir / heavy, ignore_errors=True)
+    keep_progress(run_dir, runs)
     return read_progress(run_dir)
+
+
+def keep_progress(run_dir: Path, runs: Path) -> None:
+    """Copy the run's progress.csv to ``<runs>/../progress/<run>.csv`` (run directories are not committed)."""
+    target = runs.parent / "progress"
+    target.mkdir(exist_ok=True)
+    shutil.copy(run_dir / "progress.csv", target / f"{run_dir.name}.csv")
 
 
 def scripted_scores(eval_episodes: int, seed: int) -> dict:
