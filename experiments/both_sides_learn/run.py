@@ -157,6 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = args.runs or args.output / "runs"
     runs.mkdir(parents=True, exist_ok=True)
+    args.output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: dict = {"settings": vars(args) | {"output": str(args.output), "runs": str(runs), "batch": BATCH}, "fraudster": {}, "router": {}}
     scripted = {seed: scripted_scores(args.eval_episodes, seed) for seed in args.seeds}
