@@ -53,11 +53,11 @@ REGIMES = ("fixed", "self_play", "fictitious", "pfsp")
 SCRIPTED_ROUTERS = ("risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic")
 SCRIPTED_FRAUDSTERS = ("neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything")
 SIDES = ("router", "fraudster")
-#: The full study: 12 leagues of 1.5 million env steps and 24 best responses of 1 million: 42 million env
-#: steps, about 35 minutes of training at the vectorised runner's 20,000-25,000 env steps/s on 2 cores
-#: (about 50 minutes in all). A router best response trained from scratch is still climbing at 1 million
-#: steps (see best_response_curves.png), so the fraudsters' exploitability is a loose lower bound.
-FULL = {"budget": 1_536_000, "br_budget": 1_024_000, "seeds": [0, 1, 2], "episodes": 256, "eval_points": 5}
+#: The full study: 12 leagues and 24 best responses of 1 million env steps each: 36 million env steps,
+#: about 30 minutes of training at the vectorised runner's 20,000-25,000 env steps/s on 2 cores (about
+#: 45 minutes in all). A router best response trained from scratch is still climbing at 1 million steps
+#: (see best_response_curves.png), so the fraudsters' exploitability is a loose lower bound.
+FULL = {"budget": 1_024_000, "br_budget": 1_024_000, "seeds": [0, 1, 2], "episodes": 256, "eval_points": 5}
 QUICK = {"budget": 409_600, "br_budget": 204_800, "seeds": [0], "episodes": 128, "eval_points": 4}
 SECTIONS = (
     "## Headline",
