@@ -1,18 +1,19 @@
 """Policies that play smartpay-marl: the Policy interface, scripted baselines, evaluation and reports.
 
 - :mod:`agents.base`: :class:`Policy` (``act(obs (N, d)) -> actions (N, k)``),
-  :class:`RandomPolicy`, :class:`TorchPolicy`.
+  :class:`RandomPolicy`.
+- :mod:`agents.learned`: :class:`~agents.learned.ModulePolicy`, a trained RLlib module as a Policy.
 - :mod:`agents.routers`, :mod:`agents.fraudsters`: scripted, batched numpy players.
 - :mod:`agents.registry`: ``ROUTERS`` / ``FRAUDSTERS`` name -> factory, :func:`make_policy`.
 - :mod:`agents.evaluation`: :func:`evaluate` one pairing, :func:`round_robin` all pairings.
 - :mod:`agents.reporting`, :mod:`agents.baselines`: tables, heatmap, the ``baselines`` command.
 """
 
-from agents.base import Policy, RandomPolicy, TorchPolicy
+from agents.base import Policy, RandomPolicy
 from agents.evaluation import PairingStats, RoundRobinResult, evaluate, round_robin
 from agents.registry import FRAUDSTERS, ROUTERS, make_policy
 
 __all__ = [
-    "Policy", "RandomPolicy", "TorchPolicy", "PairingStats", "RoundRobinResult", "evaluate", "round_robin",
+    "Policy", "RandomPolicy", "PairingStats", "RoundRobinResult", "evaluate", "round_robin",
     "FRAUDSTERS", "ROUTERS", "make_policy",
 ]  # fmt: skip

@@ -16,9 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import Policy, default_action_nvec
-from smartpay_marl.layout import FRAUDSTER_OBS, STRATEGIES
+from smartpay_marl.layout import FRAUDSTER_ACTION_FIELDS, FRAUDSTER_OBS, STRATEGIES
 
 MODERATE_INTENSITY, MODERATE_STEALTH, MODERATE_BURST = 2, 1, 1
+_INTENSITY, _STEALTH, _BURST, _STRATEGY = (
+    FRAUDSTER_ACTION_FIELDS.index(field) for field in ("intensity", "stealth", "burst", "strategy")
+)
+#: The adaptive ring's first choices; strategies it does not name follow in :data:`STRATEGIES` order.
+ADAPTIVE_PREFERENCE = ("fraud_surge", "stealth_fraud", "velocity_attack", "mixed")
 _ATTEMPTED = FRAUDSTER_OBS["attempted"].start
 #: Outcome columns that mean "the router caught the attempt" (3-D Secure stops or shifts liability).
 _CAUGHT_COLUMNS = [FRAUDSTER_OBS[name].start for name in ("outcome_challenged", "outcome_blocked", "outcome_reviewed")]
@@ -51,7 +56,7 @@ class FixedFraudster(ScriptedFraudster):
         super().__init__(action_nvec)
         indices = []
         requested = (intensity, stealth, burst, strategy)
-        for field, index, size in zip(("intensity", "stealth", "burst", "strategy"), requested, self.action_nvec):
+        for field, index, size in zip(FRAUDSTER_ACTION_FIELDS, requested, self.action_nvec):
             if not -size <= index < size:
                 raise ValueError(f"{field} index {index} out of range for {size} levels")
             indices.append(index % size)
@@ -92,15 +97,16 @@ class AdaptiveFraudster(ScriptedFraudster):
     ``min_attempts`` attempts and a caught share of at least ``caught_threshold``,
     the ring records that share and switches: first to strategies it has not
     tried yet (in ``preference`` order), then to the one with the lowest
-    recorded caught share. Intensity, stealth and burst stay at the moderate
-    settings.
+    recorded caught share. ``preference`` may name only some strategies; the
+    others follow in :data:`STRATEGIES` order. Intensity, stealth and burst
+    stay at the moderate settings.
     """
 
     def __init__(
         self,
         caught_threshold: float = 0.5,
         min_attempts: int = 4,
-        preference: tuple[str, ...] = ("fraud_surge", "stealth_fraud", "velocity_attack", "mixed", "card_testing"),
+        preference: tuple[str, ...] = ADAPTIVE_PREFERENCE,
         intensity: int = MODERATE_INTENSITY,
         stealth: int = MODERATE_STEALTH,
         burst: int = MODERATE_BURST,
@@ -108,8 +114,10 @@ class AdaptiveFraudster(ScriptedFraudster):
         action_nvec: tuple[int, ...] | None = None,
     ):
         super().__init__(action_nvec)
-        if sorted(preference) != sorted(STRATEGIES):
-            raise ValueError(f"preference must order all of {STRATEGIES}, got {preference}")
+        unknown = [s for s in preference if s not in STRATEGIES]
+        if unknown or len(set(preference)) != len(preference):
+            raise ValueError(f"preference must list distinct strategies of {STRATEGIES}, got {preference}")
+        preference = (*preference, *(s for s in STRATEGIES if s not in preference))
         self.caught_threshold, self.min_attempts, self.name = caught_threshold, min_attempts, name
         self.settings = (intensity, stealth, burst)
         self._order = np.array([STRATEGIES.index(s) for s in preference], dtype=np.int64)
@@ -147,7 +155,7 @@ class AdaptiveFraudster(ScriptedFraudster):
             self._attempts[rows] = 0.0
             self._caught[rows] = 0.0
 
-        actions = np.empty((num_envs, 4), dtype=np.int64)
-        actions[:, :3] = self.settings
-        actions[:, 3] = self.strategy
+        actions = np.empty((num_envs, len(FRAUDSTER_ACTION_FIELDS)), dtype=np.int64)
+        actions[:, _INTENSITY], actions[:, _STEALTH], actions[:, _BURST] = self.settings
+        actions[:, _STRATEGY] = self.strategy
         return actions

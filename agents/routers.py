@@ -1,6 +1,7 @@
 """Scripted routers (the defender, ``router_0``): batched numpy baselines for the league and the balance tests.
 
-Each router reads a batch of router observations ``(N, 46)`` and returns
+Each router reads a batch of router observations ``(N, ROUTER_OBS_DIM)``
+(47 floats each, :data:`smartpay_marl.layout.ROUTER_SLOTS`) and returns
 ``(N, 3)`` int64 actions ``[gateway, decision, retry]``. A router is a routing
 rule (which gateway, whether to fail over) combined with a fraud rule (allow,
 block, 3-D Secure or manual review); every rule works on whole arrays, with no
@@ -16,8 +17,8 @@ Routing rules:
 - *bandit*: Thompson sampling on the router's own captured/failed feedback
   (see :class:`BanditRouter`), no affinity table and no health view.
 
-Sensible routers fail over to the next gateway once (``retry=1``); the
-constant baselines do not.
+Sensible routers fail over to the next gateway once (``retry`` =
+:data:`~smartpay_marl.layout.FAILOVER`); the constant baselines do not.
 """
 
 from __future__ import annotations
@@ -25,8 +26,19 @@ from __future__ import annotations
 import numpy as np
 
 from agents.base import Policy
-from smartpay_marl.layout import ALLOW, BLOCK, NUM_BINS, NUM_GATEWAYS, REVIEW, ROUTER_ACTION_NVEC, ROUTER_OBS, THREEDS
-
+from smartpay_marl.layout import (
+    ALLOW,
+    BLOCK,
+    FAILOVER,
+    NO_RETRY,
+    NUM_BINS,
+    NUM_GATEWAYS,
+    REVIEW,
+    ROUTER_ACTION_FIELDS,
+    ROUTER_ACTION_NVEC,
+    ROUTER_OBS,
+    THREEDS,
+)
 from smartpay_marl.simulator import BIN_AFFINITY
 
 _RISK = ROUTER_OBS["risk_score"].start
@@ -37,6 +49,7 @@ _GEO = ROUTER_OBS["geo_mismatch"].start
 _BIN = ROUTER_OBS["bin"]
 _HEALTH = ROUTER_OBS["health_rate"]
 _LAST_APPROVED = ROUTER_OBS["last_approved"].start
+_GATEWAY, _DECISION, _RETRY = (ROUTER_ACTION_FIELDS.index(field) for field in ("gateway", "decision", "retry"))
 #: BIN affinity with BINs as rows: ``_AFFINITY_BY_BIN[bin]`` is the (3,) gateway vector.
 _AFFINITY_BY_BIN = np.ascontiguousarray(np.asarray(BIN_AFFINITY, dtype=np.float64).T)
 
@@ -63,11 +76,16 @@ def router_actions(
     gateway: np.ndarray | int, decision: np.ndarray | int, retry: np.ndarray | int, num_envs: int
 ) -> np.ndarray:
     """Stack per-env (or scalar) gateway, decision and retry into ``(N, 3)`` int64 actions."""
-    actions = np.empty((num_envs, 3), dtype=np.int64)
-    actions[:, 0] = gateway
-    actions[:, 1] = decision
-    actions[:, 2] = retry
+    actions = np.empty((num_envs, len(ROUTER_ACTION_FIELDS)), dtype=np.int64)
+    actions[:, _GATEWAY] = gateway
+    actions[:, _DECISION] = decision
+    actions[:, _RETRY] = retry
     return actions
+
+
+def retry_choice(retry: bool) -> int:
+    """The action's retry value: fail over once, or not."""
+    return FAILOVER if retry else NO_RETRY
 
 
 def band_decision(risk: np.ndarray, challenge_above: float, block_above: float) -> np.ndarray:
@@ -91,7 +109,7 @@ class FixedRouter(ScriptedRouter):
         self.name = name or f"fixed_g{gateway}_d{decision}"
 
     def act(self, observations: np.ndarray) -> np.ndarray:
-        return router_actions(self.gateway, self.decision, int(self.retry), observations.shape[0])
+        return router_actions(self.gateway, self.decision, retry_choice(self.retry), observations.shape[0])
 
 
 class AffinityRouter(ScriptedRouter):
@@ -102,7 +120,7 @@ class AffinityRouter(ScriptedRouter):
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         gateway = affinity_gateway(observations, self.use_health)
-        return router_actions(gateway, ALLOW, int(self.retry), observations.shape[0])
+        return router_actions(gateway, ALLOW, retry_choice(self.retry), observations.shape[0])
 
 
 class RiskThresholdRouter(ScriptedRouter):
@@ -113,7 +131,7 @@ class RiskThresholdRouter(ScriptedRouter):
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         decision = np.where(observations[:, _RISK] >= self.block_above, BLOCK, ALLOW)
-        return router_actions(affinity_gateway(observations), decision, int(self.retry), observations.shape[0])
+        return router_actions(affinity_gateway(observations), decision, retry_choice(self.retry), observations.shape[0])
 
 
 class RiskBandRouter(ScriptedRouter):
@@ -128,7 +146,7 @@ class RiskBandRouter(ScriptedRouter):
 
     def act(self, observations: np.ndarray) -> np.ndarray:
         decision = band_decision(observations[:, _RISK], self.challenge_above, self.block_above)
-        return router_actions(affinity_gateway(observations), decision, int(self.retry), observations.shape[0])
+        return router_actions(affinity_gateway(observations), decision, retry_choice(self.retry), observations.shape[0])
 
 
 class VelocityRulesRouter(ScriptedRouter):
@@ -160,7 +178,7 @@ class VelocityRulesRouter(ScriptedRouter):
         challenge = (velocity >= self.velocity_challenge) | (risk >= self.risk_challenge) | anomaly
         block = (velocity >= self.velocity_block) | (risk >= self.risk_block)
         decision = np.where(block, BLOCK, np.where(challenge, THREEDS, ALLOW))
-        return router_actions(affinity_gateway(observations), decision, int(self.retry), observations.shape[0])
+        return router_actions(affinity_gateway(observations), decision, retry_choice(self.retry), observations.shape[0])
 
 
 class SmartPayHeuristicRouter(ScriptedRouter):
@@ -189,7 +207,7 @@ class SmartPayHeuristicRouter(ScriptedRouter):
         big = observations[:, _AMOUNT] >= self.review_above
         decision = np.where((decision == THREEDS) & big, REVIEW, decision)
         gateway = affinity_gateway(observations, use_health=False)
-        return router_actions(gateway, decision, int(self.retry), observations.shape[0])
+        return router_actions(gateway, decision, retry_choice(self.retry), observations.shape[0])
 
 
 class BanditRouter(ScriptedRouter):
@@ -268,4 +286,4 @@ class BanditRouter(ScriptedRouter):
         decision = np.where(observations[:, _RISK] >= self.block_above, BLOCK, ALLOW)
         self._last_arm = self._arms(gateway, bins)
         self._last_allowed = decision == ALLOW
-        return router_actions(gateway, decision, int(self.retry), num_envs)
+        return router_actions(gateway, decision, retry_choice(self.retry), num_envs)

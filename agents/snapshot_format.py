@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from agents.learned import MODULE_CHECKPOINT_FILES, CheckpointError
+from smartpay_marl.layout import ROLES
 
 FORMAT = "smartpay-marl-snapshot"
 FORMAT_VERSION = 1
@@ -56,7 +57,6 @@ ALLOWED_MODULE_CLASSES = {
     "DefaultPPOTorchRLModule": "ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module",
 }
 ALLOWED_ACTIVATIONS = ("tanh", "relu", "linear", "swish", "silu", "elu")
-ROLES = ("router", "fraudster")
 #: Set to 1 to load old-format (pickled RLlib) snapshots, which can run code from the file.
 TRUST_PICKLES_ENV = "SMARTPAY_MARL_TRUST_PICKLES"
 #: The layer names of RLlib's default PPO module, used to read a learner's module out of an algorithm checkpoint.

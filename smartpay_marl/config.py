@@ -91,9 +91,6 @@ class GameConfig(BaseModel):
             "a customer's purchase."
         ),
     )
-    chunk_steps: int = Field(
-        32, ge=1, le=4096, description="Steps of randomness drawn ahead in one block (speed only)."
-    )
 
     # --- difficulty-driven (None = from preset) -------------------------------
     background_fraud_rate: float | None = Field(

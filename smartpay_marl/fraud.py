@@ -1,10 +1,18 @@
-"""Fraud templates: how each kind of fraud attempt looks to the router, and what it costs it.
+"""Fraud templates and the ring's strategies: how each kind of fraud attempt looks to the router.
 
-One table (:data:`TEMPLATES`) describes the seven templates; one compiled
-function (:func:`smartpay_marl.rules.fraud_attempt`) turns a cardholder's
-legitimate transaction into a fraudulent one, for organic background fraud
-(stealth 0) and for the fraud ring's attempts alike, so both kinds of fraud
-obey the same rules.
+Two tables hold everything: :data:`TEMPLATE_TABLE` (one row per template:
+how it shifts the amount, the hidden risk signal, the card's velocity and the
+telltale flags, how often it passes 3-D Secure, its share of organic fraud and
+whether the ring's ``mixed`` strategy draws it) and :data:`STRATEGY_TABLE`
+(one row per ring strategy: its name in the action and the template it plays).
+Every other name here, :data:`smartpay_marl.layout.STRATEGIES`,
+:data:`smartpay_marl.models.Strategy` and the compiled arrays of
+:mod:`smartpay_marl.rules`, derives from these two tables.
+
+One compiled function (:func:`smartpay_marl.rules.fraud_attempt`) turns a
+cardholder's legitimate transaction into a fraudulent one, for organic
+background fraud (stealth 0) and for the fraud ring's attempts alike, so both
+kinds of fraud obey the same rules.
 
 Design of the trade-offs (why no ring action dominates):
 
@@ -20,6 +28,28 @@ Design of the trade-offs (why no ring action dominates):
   the other templates rarely do. 3-D Secure shifts liability for authenticated
   fraud to the issuer, so it protects the merchant either way, at the price of
   legitimate customers abandoning.
+
+Adding a fraud template
+    Add one row to :data:`TEMPLATE_TABLE` and rebalance the ``background_share``
+    column so that it still sums to 1 (checked at import). Nothing else in the
+    code changes: the generator draws organic fraud from the new mix and the
+    rules read the new row. The template ids are row positions, so append the
+    row rather than insert it if recorded template ids must keep their meaning.
+    Then describe the template in this docstring and in the README's "Why no
+    ring action dominates". Seeded episodes change (the organic mix changed).
+
+Adding a ring strategy
+    Add one row to :data:`STRATEGY_TABLE`, naming the template it plays (or
+    ``None`` to draw from the ``mixed`` templates). The fraudster's action
+    grows by one strategy, the spaces, :data:`smartpay_marl.layout.STRATEGIES`,
+    the typed models and the scripted rings (``agents.registry`` registers a
+    one-strategy ring per strategy) follow. Append the row: strategy indices
+    are actions, and saved policies know them by position. Then update the
+    action tables in :mod:`smartpay_marl.layout` and the README.
+
+Numba caches compiled code per source file and does not notice that this
+module changed: after editing a table, delete the ``*.nbi``/``*.nbc`` files in
+``smartpay_marl/__pycache__`` (or touch ``rules.py``) before playing.
 """
 
 from __future__ import annotations
@@ -28,47 +58,50 @@ from typing import NamedTuple
 
 import numpy as np
 
-TEMPLATE_NAMES = (
-    "high_value_spike",
-    "velocity_burst",
-    "geo_anomaly",
-    "device_spoof",
-    "split_transactions",
-    "low_risk_disguise",
-    "card_testing",
+
+class FraudTemplate(NamedTuple):
+    """One kind of fraud attempt; the parameter columns feed the compiled rules in this order."""
+
+    name: str
+    amount_log_shift: float  # added to log(amount) of the cardholder's usual purchase
+    signal: float  # hidden risk-logit elevation seen only by the upstream model
+    velocity_add: float  # extra transactions on the card in the last hour
+    p_new_device: float
+    p_geo_mismatch: float
+    p_international: float
+    p_pass_3ds: float  # chance the fraudster completes a 3-D Secure challenge
+    background_share: float  # share of organic (background) fraud of this template, which no agent controls
+    in_mixed: bool  # drawn (uniformly among such templates) by the ring's ``mixed`` strategy
+
+
+# fmt: off
+TEMPLATE_TABLE = (
+    #             name                 amount signal velocity device  geo   intl  pass3ds background mixed
+    FraudTemplate("high_value_spike",    1.5,  2.4,   0.0,    0.6,   0.4,  0.3,  0.05,    0.20,     True),
+    FraudTemplate("velocity_burst",      0.0,  1.0,   4.0,    0.5,   0.3,  0.2,  0.05,    0.15,     True),
+    FraudTemplate("geo_anomaly",         0.6,  1.2,   0.0,    0.6,   0.95, 0.8,  0.10,    0.20,     True),
+    FraudTemplate("device_spoof",        0.6,  1.2,   0.0,    0.95,  0.3,  0.2,  0.15,    0.20,     True),
+    FraudTemplate("split_transactions", -0.6,  0.9,   2.5,    0.5,   0.3,  0.2,  0.10,    0.10,     True),
+    FraudTemplate("low_risk_disguise",  -0.2,  0.4,   0.0,    0.05,  0.05, 0.05, 0.50,    0.10,     True),
+    FraudTemplate("card_testing",        0.0,  0.8,   6.0,    0.7,   0.3,  0.4,  0.02,    0.05,     False),
 )
-HIGH_VALUE_SPIKE, VELOCITY_BURST, GEO_ANOMALY, DEVICE_SPOOF, SPLIT, LOW_RISK_DISGUISE, CARD_TESTING = range(7)
-NUM_TEMPLATES = len(TEMPLATE_NAMES)
+# fmt: on
 
 
-class TemplateTable(NamedTuple):
-    """Per-template parameters, each an array indexed by template id."""
+class RingStrategy(NamedTuple):
+    """One value of the fraudster's ``strategy`` action."""
 
-    amount_log_shift: np.ndarray  # added to log(amount) of the cardholder's usual purchase
-    signal: np.ndarray  # hidden risk-logit elevation seen only by the upstream model
-    velocity_add: np.ndarray  # extra transactions on the card in the last hour
-    p_new_device: np.ndarray
-    p_geo_mismatch: np.ndarray
-    p_international: np.ndarray
-    p_pass_3ds: np.ndarray  # chance the fraudster completes a 3-D Secure challenge
+    name: str
+    template: str | None  # the template every attempt uses; None draws one of the ``mixed`` templates per attempt
 
 
-TEMPLATES = TemplateTable(
-    amount_log_shift=np.array([1.5, 0.0, 0.6, 0.6, -0.6, -0.2, 0.0]),
-    signal=np.array([2.4, 1.0, 1.2, 1.2, 0.9, 0.4, 0.8]),
-    velocity_add=np.array([0.0, 4.0, 0.0, 0.0, 2.5, 0.0, 6.0]),
-    p_new_device=np.array([0.6, 0.5, 0.6, 0.95, 0.5, 0.05, 0.7]),
-    p_geo_mismatch=np.array([0.4, 0.3, 0.95, 0.3, 0.3, 0.05, 0.3]),
-    p_international=np.array([0.3, 0.2, 0.8, 0.2, 0.2, 0.05, 0.4]),
-    p_pass_3ds=np.array([0.05, 0.05, 0.10, 0.15, 0.10, 0.50, 0.02]),
+STRATEGY_TABLE = (
+    RingStrategy("mixed", None),
+    RingStrategy("fraud_surge", "high_value_spike"),
+    RingStrategy("stealth_fraud", "low_risk_disguise"),
+    RingStrategy("velocity_attack", "velocity_burst"),
+    RingStrategy("card_testing", "card_testing"),
 )
-
-#: Template mix of organic (background) fraud, which no agent controls.
-BACKGROUND_MIX = np.array([0.20, 0.15, 0.20, 0.20, 0.10, 0.10, 0.05])
-#: Templates the ring's ``mixed`` strategy draws from, uniformly.
-MIXED_TEMPLATES = np.array([HIGH_VALUE_SPIKE, VELOCITY_BURST, GEO_ANOMALY, DEVICE_SPOOF, SPLIT, LOW_RISK_DISGUISE])
-#: Template of each strategy in :data:`smartpay_marl.layout.STRATEGIES` (index 0, mixed, is drawn).
-STRATEGY_TEMPLATE = np.array([-1, HIGH_VALUE_SPIKE, LOW_RISK_DISGUISE, VELOCITY_BURST, CARD_TESTING])
 
 #: How much of each telltale (hidden signal, flags) full stealth removes.
 STEALTH_MASKING = 0.8
@@ -78,3 +111,41 @@ STEALTH_AMOUNT_LOSS = 0.6
 CARD_TEST_AMOUNT = (0.5, 3.0)
 #: Issuers decline this share of fraudulent authorisations on their own.
 ISSUER_FRAUD_DECLINE = 0.3
+
+# ----------------------------------------------------------------------------- derived from the tables
+TEMPLATE_NAMES = tuple(t.name for t in TEMPLATE_TABLE)
+NUM_TEMPLATES = len(TEMPLATE_NAMES)
+#: Template whose attempts are tiny charges that validate a card for later use (its own rules).
+CARD_TESTING = TEMPLATE_NAMES.index("card_testing")
+#: Names of the numeric parameter columns, in the order of :data:`TEMPLATE_PARAMETERS`'s columns.
+TEMPLATE_COLUMNS = FraudTemplate._fields[1:-2]
+
+
+class TemplateTable(NamedTuple):
+    """The template table by column: each field an array indexed by template id."""
+
+    amount_log_shift: np.ndarray
+    signal: np.ndarray
+    velocity_add: np.ndarray
+    p_new_device: np.ndarray
+    p_geo_mismatch: np.ndarray
+    p_international: np.ndarray
+    p_pass_3ds: np.ndarray
+
+
+TEMPLATES = TemplateTable(*(np.array([getattr(t, column) for t in TEMPLATE_TABLE]) for column in TEMPLATE_COLUMNS))
+#: (NUM_TEMPLATES, len(TEMPLATE_COLUMNS)) float64: one row of parameters per template, for the compiled rules.
+TEMPLATE_PARAMETERS = np.stack(TEMPLATES, axis=1)
+#: Template mix of organic (background) fraud, which no agent controls.
+BACKGROUND_MIX = np.array([t.background_share for t in TEMPLATE_TABLE])
+#: Templates the ring's ``mixed`` strategy draws from, uniformly.
+MIXED_TEMPLATES = np.array([k for k, t in enumerate(TEMPLATE_TABLE) if t.in_mixed])
+
+STRATEGY_NAMES = tuple(s.name for s in STRATEGY_TABLE)
+#: Template of each strategy in :data:`STRATEGY_NAMES`; -1 where each attempt draws one of :data:`MIXED_TEMPLATES`.
+STRATEGY_TEMPLATE = np.array([-1 if s.template is None else TEMPLATE_NAMES.index(s.template) for s in STRATEGY_TABLE])
+
+if len(set(TEMPLATE_NAMES)) != NUM_TEMPLATES or len(set(STRATEGY_NAMES)) != len(STRATEGY_NAMES):
+    raise ValueError("template and strategy names must be unique")
+if abs(BACKGROUND_MIX.sum() - 1.0) > 1e-9:
+    raise ValueError(f"the background_share column must sum to 1, got {BACKGROUND_MIX.sum()}")

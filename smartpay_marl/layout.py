@@ -1,29 +1,57 @@
 """The agents' names, action encodings and observation slots: the game's public contract.
 
-Every observation slot is listed once here with its bounds and meaning; the
-spaces, the documentation tables and the simulator's writes all derive from
-these lists, so they cannot disagree.
+Every name the game shares with its players is spelled once here: the roles
+and agent ids, the router's decisions, the ring's strategies (from
+:mod:`smartpay_marl.fraud`'s strategy table) and every observation slot with
+its bounds and meaning. The spaces, the typed models, the documentation tables
+and the compiled rules' offsets all derive from these tuples, so they cannot
+disagree.
 
 Router (``router_0``) action, ``MultiDiscrete([3, 4, 2])``:
-    ``[gateway, decision, retry]`` with gateway in {0, 1, 2}, decision in
-    {0 allow, 1 block, 2 3-D Secure challenge, 3 manual review} and retry in
-    {0 no, 1 fail over to the next gateway once}.
+    ``[gateway, decision, retry]`` with gateway in ``range(NUM_GATEWAYS)``,
+    decision an index into :data:`DECISIONS` (allow, block, 3-D Secure
+    challenge, manual review) and retry an index into :data:`RETRY_CHOICES`
+    (no, fail over to the next gateway once).
 
 Fraudster (``fraudster_0``) action, ``MultiDiscrete([5, 4, 4, 5])`` with the
 default config: ``[intensity, stealth, burst, strategy]``, each an index into
 the config's ``intensity_levels`` / ``stealth_levels`` / ``burst_levels`` and
 :data:`STRATEGIES`.
+
+Adding a router decision
+    Add its name to :data:`DECISIONS` (append it: decision indices are actions
+    that saved policies know by position) and a constant beside ``ALLOW`` ...
+    ``REVIEW``. The action space, :data:`smartpay_marl.models.Decision` and the
+    pydantic validation follow. What the decision does is a game rule: write it
+    in :func:`smartpay_marl.rules._read_decision` (which flags it sets) and
+    the mechanics helpers it touches (fees, 3-D Secure, review calendar, the
+    ring's feedback), add a P&L term to :data:`smartpay_marl.rules.PNL_TERMS`
+    if it costs money, and update the action table in this docstring and in the
+    README's "The two agents".
+
+Adding a fraud template or a ring strategy: one row in
+:mod:`smartpay_marl.fraud`'s tables; see that module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+from smartpay_marl.fraud import STRATEGY_NAMES
 
 ROUTER = "router_0"
 FRAUDSTER = "fraudster_0"
 AGENTS = (ROUTER, FRAUDSTER)
+#: The two roles, in the order of :data:`AGENTS`.
+ROLES = ("router", "fraudster")
+#: A role name, for annotations and pydantic fields (built from :data:`ROLES`).
+Role = Literal[ROLES]  # type: ignore[valid-type]
+#: The environment's agent id for each role, and back.
+AGENT_OF_ROLE: dict[str, str] = dict(zip(ROLES, AGENTS))
+ROLE_OF_AGENT: dict[str, str] = dict(zip(AGENTS, ROLES))
 
 NUM_GATEWAYS = 3
 NUM_BINS = 10
@@ -31,15 +59,21 @@ NUM_SEGMENTS = 3
 SEGMENTS = ("new", "existing", "premium")
 MERCHANT_CATEGORIES = ("digital", "electronics", "fashion", "grocery", "travel", "gaming")
 NUM_MERCHANTS = len(MERCHANT_CATEGORIES)
+#: States of a gateway's health machine (see :mod:`smartpay_marl.rules`).
+GATEWAY_STATES = ("normal", "degraded", "recovering")
 
 DECISIONS = ("allow", "block", "3ds", "review")
-ALLOW, BLOCK, THREEDS, REVIEW = range(4)
+ALLOW, BLOCK, THREEDS, REVIEW = (DECISIONS.index(name) for name in ("allow", "block", "3ds", "review"))
+#: The router's retry field: 1 fails over to the next gateway once after a gateway decline.
+RETRY_CHOICES = ("no_retry", "failover")
+NO_RETRY, FAILOVER = range(len(RETRY_CHOICES))
 
-#: The ring's strategies; each maps to a fraud template (``mixed`` draws one per attempt).
-STRATEGIES = ("mixed", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing")
+#: The ring's strategies, from :data:`smartpay_marl.fraud.STRATEGY_TABLE`; each plays a fraud
+#: template (``mixed`` draws one per attempt).
+STRATEGIES = STRATEGY_NAMES
 
-ROUTER_ACTION_NVEC = (NUM_GATEWAYS, len(DECISIONS), 2)
 ROUTER_ACTION_FIELDS = ("gateway", "decision", "retry")
+ROUTER_ACTION_NVEC = (NUM_GATEWAYS, len(DECISIONS), len(RETRY_CHOICES))
 FRAUDSTER_ACTION_FIELDS = ("intensity", "stealth", "burst", "strategy")
 
 
@@ -133,8 +167,10 @@ FRAUDSTER_OBS = slot_offsets(FRAUDSTER_SLOTS)
 FRAUDSTER_OBS_DIM = sum(s.size for s in FRAUDSTER_SLOTS)
 
 #: Column index of each single-element transaction slot, for the hot path.
-TX_AMOUNT, TX_RISK, TX_VELOCITY, TX_INTERNATIONAL, TX_NEW_DEVICE, TX_GEO, TX_TENURE = range(7)
-TX_PAYMENT = TX_DIM - 1
+TX_AMOUNT, TX_RISK, TX_VELOCITY, TX_INTERNATIONAL, TX_NEW_DEVICE, TX_GEO, TX_TENURE, TX_PAYMENT = (
+    TX[name].start
+    for name in ("amount", "risk_score", "velocity", "international", "new_device", "geo_mismatch", "tenure", "payment")
+)
 
 
 def slots_markdown(slots: tuple[Slot, ...]) -> str:

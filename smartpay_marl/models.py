@@ -18,14 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from smartpay_marl.layout import (
     DECISIONS,
     FRAUDSTER_OBS,
+    GATEWAY_STATES,
     MERCHANT_CATEGORIES,
+    NUM_GATEWAYS,
     ROUTER_OBS,
     SEGMENTS,
     STRATEGIES,
 )
 
-Decision = Literal["allow", "block", "3ds", "review"]
-Strategy = Literal["mixed", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing"]
+# Built from the layout's tuples, so a decision or strategy added there is accepted here, and
+# pydantic's validation error lists the allowed values.
+Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+Strategy = Literal[STRATEGIES]  # type: ignore[valid-type]
+GatewayStatus = Literal[GATEWAY_STATES]  # type: ignore[valid-type]
 
 
 class RouterAction(BaseModel):
@@ -33,7 +38,7 @@ class RouterAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gateway: int = Field(ge=0, le=2, description="0 economy, 1 standard, 2 premium")
+    gateway: int = Field(ge=0, le=NUM_GATEWAYS - 1, description="0 economy, 1 standard, 2 premium")
     decision: Decision = "allow"
     retry: bool = Field(False, description="on a gateway decline, try the next gateway once")
 
@@ -84,7 +89,7 @@ class GatewayView(BaseModel):
     """One gateway as the router sees it (lagged)."""
 
     success_rate: float
-    status: Literal["normal", "degraded", "recovering"]
+    status: GatewayStatus
 
 
 class StepView(BaseModel):

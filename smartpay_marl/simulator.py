@@ -35,6 +35,7 @@ from smartpay_marl import rules
 from smartpay_marl.config import GameConfig
 from smartpay_marl.generator import Chunk, chunk_steps_for, generate_chunk
 from smartpay_marl.layout import (
+    AGENTS,
     FRAUDSTER,
     FRAUDSTER_ACTION_FIELDS,
     FRAUDSTER_OBS_DIM,
@@ -53,7 +54,9 @@ BIN_AFFINITY = rules.BIN_AFFINITY
 _MODES = {"zero_sum": rules.MODE_ZERO_SUM, "profit": rules.MODE_PROFIT, "graded": rules.MODE_GRADED}
 
 #: Hidden variables appended to both observations in :meth:`Simulator.global_state`.
-STATE_HIDDEN = ("is_fraud", "is_ring_attempt", "true_rate_0", "true_rate_1", "true_rate_2", "ring_heat", "retention")
+STATE_HIDDEN = (
+    "is_fraud", "is_ring_attempt", *(f"true_rate_{k}" for k in range(NUM_GATEWAYS)), "ring_heat", "retention",
+)  # fmt: skip
 STATE_DIM = ROUTER_OBS_DIM + FRAUDSTER_OBS_DIM + len(STATE_HIDDEN)
 
 
@@ -63,18 +66,18 @@ class StepResult:
 
     router_obs: np.ndarray  # float32 (N, ROUTER_OBS_DIM)
     fraudster_obs: np.ndarray  # float32 (N, FRAUDSTER_OBS_DIM)
-    rewards: np.ndarray  # float64 (N, 2): router, fraudster
+    rewards: np.ndarray  # float64 (N, 2): one column per agent, in the order of layout.AGENTS
     done: bool  # every environment ends at the same step (a fixed horizon)
     pnl_array: np.ndarray  # float64 (N, len(PNL_TERMS)), dollars
     metrics_array: np.ndarray  # float64 (N, len(METRIC_NAMES))
 
     @property
     def router_reward(self) -> np.ndarray:
-        return self.rewards[:, 0]
+        return self.rewards[:, rules.R_ROUTER]
 
     @property
     def fraudster_reward(self) -> np.ndarray:
-        return self.rewards[:, 1]
+        return self.rewards[:, rules.R_FRAUDSTER]
 
     @property
     def pnl(self) -> dict[str, np.ndarray]:
@@ -122,17 +125,21 @@ class Simulator:
         self._tables = np.array(
             [config.gateway_base_success, config.gateway_fee_pct, config.gateway_fee_fixed, config.customer_value]
         )
-        width = max(self.fraudster_nvec[:3])
-        self._levels = np.zeros((3, width))
-        for row, levels in enumerate((config.intensity_levels, config.stealth_levels, config.burst_levels)):
+        level_rows = {
+            rules.L_INTENSITY: config.intensity_levels,
+            rules.L_STEALTH: config.stealth_levels,
+            rules.L_BURST: config.burst_levels,
+        }
+        self._levels = np.zeros((rules.L_DIM, max(len(levels) for levels in level_rows.values())))
+        for row, levels in level_rows.items():
             self._levels[row, : len(levels)] = levels
         calendar_len = config.longest_delay + 1
         self.pending = np.zeros((n, rules.P_DIM))
         self.tx = np.zeros((n, TX_DIM), dtype=np.float32)
         self.hour = np.zeros((n, 2), dtype=np.float32)
         self.state = np.zeros((n, rules.S_DIM))
-        self.gateways = np.zeros((n, NUM_GATEWAYS, 3))
-        self.history = np.zeros((n, config.health_lag + 1, 3 * NUM_GATEWAYS), dtype=np.float32)
+        self.gateways = np.zeros((n, NUM_GATEWAYS, rules.G_DIM))
+        self.history = np.zeros((n, config.health_lag + 1, rules.HEALTH_DIM), dtype=np.float32)
         self.calendar = np.zeros((n, calendar_len, rules.E_DIM))
         self.start_hour = np.zeros(n, dtype=np.int64)
         self.rng = np.random.default_rng()
@@ -265,7 +272,7 @@ class Simulator:
         n = self.num_envs
         router_obs = np.empty((n, ROUTER_OBS_DIM), dtype=np.float32)
         fraudster_obs = np.empty((n, FRAUDSTER_OBS_DIM), dtype=np.float32)
-        rewards = np.empty((n, 2))
+        rewards = np.empty((n, len(AGENTS)))
         pnl = np.empty((n, len(PNL_TERMS)))
         metrics = np.empty((n, len(METRIC_NAMES)))
         done = rules.step_all(

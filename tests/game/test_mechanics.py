@@ -151,10 +151,20 @@ def test_failover_recovers_gateway_declines():
 def test_reward_modes(mode):
     env = smartpay_marl.vector_env(8, reward_mode=mode, max_cycles=50)
     env.reset(seed=1)
+    seen_ring = False
     for _ in range(50):
         _, rewards, _, _, info = env.step({ROUTER: np.zeros((8, 3), int), FRAUDSTER: np.tile([3, 0, 0, 1], (8, 1))})
-        if mode == "profit":
-            m = info["metrics"]
+        m = info["metrics"]
+        profit = sum(info["pnl"].values())
+        if mode == "zero_sum":
+            # The router earns its P&L x reward_scale; the ring earns exactly the negative.
+            np.testing.assert_allclose(rewards[ROUTER], profit * 0.01, rtol=1e-12, atol=1e-12)
+            np.testing.assert_array_equal(rewards[FRAUDSTER], -rewards[ROUTER])
+        elif mode == "profit":
+            np.testing.assert_allclose(rewards[ROUTER], profit * 0.01, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(rewards[FRAUDSTER], (m["ring_value"] - m["ring_cost"]) * 0.01)
-        elif mode == "graded":
+        else:
             assert np.all((0 <= rewards[ROUTER]) & (rewards[ROUTER] <= 1))
+            np.testing.assert_array_equal(rewards[FRAUDSTER], -rewards[ROUTER])
+        seen_ring = seen_ring or bool(m["is_ring_attempt"].any())
+    assert seen_ring, "the ring attacked, so every mode was exercised on its attempts"
