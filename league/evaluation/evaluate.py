@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.evaluation import DEFAULT_MAX_ENVS, evaluate
-from league.core.rundir import EVAL_DIR
+from league.core.rundir import EVAL_DIR, read_progress
 from league.evaluation import report
 from league.evaluation.meta import (
     exploitability,
@@ -241,6 +241,8 @@ def run_evaluation(
     log: Log = print if verbose else (lambda *_: None)
     start = time.perf_counter()
     run = open_run(run_dir)
+    # Read the training log first: an unreadable progress.csv must stop us before anything is played or written.
+    progress_rows = read_progress(run.run_dir)
     baselines = {**default_baselines(run), **(baselines or {})}
     population = select_population(run, baselines, max_snapshots)
     output = Path(output) if output is not None else run.run_dir / EVAL_DIR
@@ -270,7 +272,7 @@ def run_evaluation(
     ratings = fit_ratings(play)
     wall_s = time.perf_counter() - start
     evaluation = Evaluation(settings, population, play, meta, ratings, run.state.iteration, wall_s, load_s)
-    evaluation.files = report.write_evaluation(evaluation, output, run.run_dir)
+    evaluation.files = report.write_evaluation(evaluation, output, run.run_dir, progress_rows)
     log(report.summary(evaluation))
     log(f"done in {time.perf_counter() - start:.1f} s; report: {evaluation.files['report']}")
     return evaluation

@@ -38,8 +38,16 @@ _DECIMALS_LIMIT = 24
 # ---------------------------------------------------------------------- writing everything
 
 
-def write_evaluation(evaluation: Evaluation, output: Path, run_dir: Path) -> dict[str, Path]:
-    """Write the report, payoff files and figures into ``output``; returns them by kind."""
+def write_evaluation(
+    evaluation: Evaluation, output: Path, run_dir: Path, progress_rows: list[dict[str, str]] | None = None
+) -> dict[str, Path]:
+    """Write the report, payoff files and figures into ``output``; returns them by kind.
+
+    ``progress_rows`` are the run's ``progress.csv`` rows, read here when None;
+    :func:`league.evaluation.evaluate.run_evaluation` reads them before it plays,
+    so an unreadable progress file stops it before any file is written.
+    """
+    rows = read_progress(run_dir) if progress_rows is None else progress_rows
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     files = {kind: output / name for kind, name in FILES.items()}
@@ -47,7 +55,6 @@ def write_evaluation(evaluation: Evaluation, output: Path, run_dir: Path) -> dic
     write_payoff_csv(evaluation, files["payoff_csv"])
     plot_heatmap(evaluation, files["heatmap"])
     plot_ratings(evaluation, files["ratings"])
-    rows = read_progress(run_dir)
     if rows:
         plot_learning_curves(rows, files["learning_curves"])
     else:

@@ -11,10 +11,12 @@ directory. Each iteration it
    (:meth:`finish_iteration`).
 
 A run directory holds ``config.yaml`` (the resolved config), ``versions.json``,
-``league_state.json``, ``progress.csv``, ``snapshots/<name>/`` (RLlib module
-checkpoints, restorable without Ray) and ``checkpoints/iter_NNNNN/`` (an RLlib
-algorithm checkpoint plus the league state at that iteration; ``latest``
-names the newest complete one).
+``league_state.json``, ``progress.csv``, ``snapshots/<name>/`` (the league's
+safe snapshot format, :mod:`agents.snapshot_format`: ``weights.pt`` with the
+module's tensors plus ``spec.json``, loadable without Ray and without running
+code; their checksums are recorded in the league state) and
+``checkpoints/iter_NNNNN/`` (an RLlib algorithm checkpoint plus the league
+state at that iteration; ``latest`` names the newest complete one).
 """
 
 from __future__ import annotations
@@ -285,17 +287,6 @@ class LeagueRuntime:
         self.state.save(directory / STATE_FILE)
         atomic_write_text(self.paths.latest_pointer, directory.name)
         self.state.save(self.paths.state)
-        return directory
-
-    @staticmethod
-    def latest_checkpoint(run_dir: Path) -> Path:
-        paths = RunDir(run_dir)
-        name = paths.latest_checkpoint_name()
-        if name is None:
-            raise FileNotFoundError(f"{paths.root} has no complete checkpoint to resume from (missing {paths.latest_pointer})")
-        directory = paths.checkpoints / name
-        if not (directory / STATE_FILE).is_file():
-            raise FileNotFoundError(f"checkpoint {directory} is incomplete: missing {STATE_FILE}")
         return directory
 
 

@@ -207,22 +207,28 @@ def test_evaluate_writes_every_output_and_the_command_reproduces_it(trained):
     out = runtime.run_dir / "eval"
     for name in ("report.md", "payoff.json", "payoff.csv", "payoff_heatmap.png", "ratings.png", "learning_curves.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
-    routers = ["router_scripted:risk_threshold", "router_main@it1", "router_main@it2", "router_main"]
+    # The snapshots @it2 were taken at the checkpoint's iteration: the same weights as the live mains
+    # (see test_restored_modules_act_like_the_live_algorithm), so they are merged into them, not played twice.
+    routers = ["router_scripted:risk_threshold", "router_main@it1", "router_main"]
     fraudsters = ["fraudster_scripted:neutral", "fraudster_scripted:fraud_surge", "fraudster_main@it1",
-                  "fraudster_main@it2", "fraudster_main"]  # fmt: skip
+                  "fraudster_main"]  # fmt: skip
     assert evaluation.play.router_names == routers and evaluation.play.fraudster_names == fraudsters
+    assert evaluation.population.same_as == {"router_main@it2": "router_main", "fraudster_main@it2": "fraudster_main"}
     document = json.loads((out / "payoff.json").read_text())
+    assert [row["name"] for row in document["routers"]] == routers
+    assert [row["name"] for row in document["fraudsters"]] == fraudsters
     matrix = np.array(document["router_return"]["mean"])
-    assert matrix.shape == (4, 5) and np.isfinite(matrix).all()
+    assert matrix.shape == (3, 4) and np.isfinite(matrix).all()
     assert np.all(np.array(document["router_return"]["ci95_low"]) <= matrix)
     assert document["meta_game"]["value"] == pytest.approx(evaluation.meta.value)
     assert {"main_router_exploitability", "main_fraudster_exploitability"} <= set(document["meta_game"])
     assert sum(row["nash"] for row in document["routers"]) == pytest.approx(1.0)
-    # The main player at the checkpoint and its snapshot of the same iteration are the same weights.
-    np.testing.assert_array_equal(matrix[3], matrix[2])
     with (out / "payoff.csv").open() as handle:
-        assert len(list(csv.DictReader(handle))) == 4 * 5
+        assert len(list(csv.DictReader(handle))) == 3 * 4
     report = (out / "report.md").read_text()
+    # The report says which snapshots were merged into which live player.
+    assert "Not repeated (same weights as the live player, restored from the same iteration)" in report
+    assert "`fraudster_main@it2` is `fraudster_main`, `router_main@it2` is `router_main`" in report
     command = evaluation.settings.command()
     assert f"```\n{command}\n```" in report and "--episodes 8 --seed 5" in command
     for heading in ("## Main players", "## Meta-game", "## Payoff matrix", "BT Elo"):
@@ -288,18 +294,35 @@ def test_missing_or_partial_algorithm_checkpoint(run_copy):
         load_player(run, "router_main")  # ... but the learners cannot
 
 
+def record_checksum(run_dir: Path, name: str) -> None:
+    """Record the current checksum of snapshot ``name`` in the run's league state, as if it were saved so."""
+    from agents.snapshot_format import snapshot_checksum
+    from league.core.state import LeagueState
+
+    path = run_dir / "league_state.json"
+    state = LeagueState.load(path)
+    assert name in state.snapshot_checksums, name
+    state.snapshot_checksums[name] = snapshot_checksum(run_dir / "snapshots" / name)
+    state.save(path)
+
+
 @pytest.mark.ray
 def test_partial_and_corrupt_snapshots_name_the_path(run_copy):
+    from agents.snapshot_format import WEIGHTS_FILE
     from league.evaluation.loading import RunLoadError, load_player, open_run
 
     run = open_run(run_copy)
-    (run_copy / "snapshots" / "router_main@it1" / "module_state.pkl").unlink()
-    with pytest.raises(RunLoadError, match=r"router_main@it1 is incomplete: missing module_state\.pkl"):
+    (run_copy / "snapshots" / "router_main@it1" / WEIGHTS_FILE).unlink()
+    with pytest.raises(RunLoadError, match=r"snapshots/router_main@it1 is incomplete: missing weights\.pt$"):
         load_player(run, "router_main@it1")
-    state = run_copy / "snapshots" / "fraudster_main@it1" / "module_state.pkl"
-    state.write_bytes(state.read_bytes()[:100])
-    with pytest.raises(RunLoadError, match=r"fraudster_main@it1 is corrupt or unreadable"):
+    weights = run_copy / "snapshots" / "fraudster_main@it1" / WEIGHTS_FILE
+    weights.write_bytes(b"not a tensor file" * 10)
+    with pytest.raises(RunLoadError, match=r"snapshots/fraudster_main@it1 does not match the checksum recorded"):
         load_player(run, "fraudster_main@it1")
+    # Even with a matching checksum (say, the league state was edited too) the garbage is refused, by path.
+    record_checksum(run_copy, "fraudster_main@it1")
+    with pytest.raises(RunLoadError, match=r"fraudster_main@it1/weights\.pt are corrupt or unreadable"):
+        load_player(open_run(run_copy), "fraudster_main@it1")
     shutil.rmtree(run_copy / "snapshots" / "router_main@it2")
     with pytest.raises(RunLoadError, match=r"not found: .*snapshots/router_main@it2$"):
         load_player(run, "router_main@it2")
@@ -307,19 +330,15 @@ def test_partial_and_corrupt_snapshots_name_the_path(run_copy):
 
 @pytest.mark.ray
 def test_module_for_another_game_version_is_refused(run_copy):
-    import gymnasium as gym
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-
-    from agents.rllib_modules import learner_module_spec
+    from agents.snapshot_format import build_module, make_spec, save_snapshot
     from league.evaluation.loading import RunLoadError, load_player, open_run
 
-    current = learner_module_spec("router", [32, 32])
-    old_space = gym.spaces.Box(0.0, 1.0, shape=(46,), dtype=np.float32)  # the game had 46 router observations once
-    old = RLModuleSpec(module_class=current.module_class, observation_space=old_space,
-                       action_space=current.action_space, model_config=current.model_config).build()  # fmt: skip
+    old_spec = {**make_spec("router", [32, 32]), "observation_size": 46}  # the game had 46 router observations once
     target = run_copy / "snapshots" / "router_main@it1"
-    shutil.rmtree(target)
-    old.save_to_path(target)
+    save_snapshot(build_module(old_spec), target, old_spec)  # replaces the snapshot directory
+    with pytest.raises(RunLoadError, match=r"router_main@it1 does not match the checksum recorded"):
+        load_player(open_run(run_copy), "router_main@it1")
+    record_checksum(run_copy, "router_main@it1")  # a well-formed snapshot the league recorded: the space check refuses it
     with pytest.raises(RunLoadError, match=r"router_main@it1 expects router observations of shape \(46,\).*\(47,\)"):
         load_player(open_run(run_copy), "router_main@it1")
 
@@ -328,9 +347,10 @@ def test_module_for_another_game_version_is_refused(run_copy):
 def test_evaluate_command_reports_errors_without_a_traceback(run_copy, capsys):
     from league.cli import main
 
-    (run_copy / "snapshots" / "router_main@it1" / "module_state.pkl").unlink()
+    (run_copy / "snapshots" / "router_main@it1" / "weights.pt").unlink()
     # A broken run is a user error: one line from the CLI, exit code 2 (see league.cli).
     assert main(["evaluate", str(run_copy), "--episodes", "4"]) == 2
     error = capsys.readouterr().err
-    assert "smartpay-marl evaluate: error:" in error and "missing module_state.pkl" in error
+    assert "smartpay-marl evaluate: error:" in error and "missing weights.pt" in error
+    assert str(run_copy / "snapshots" / "router_main@it1") in error
     assert "Traceback" not in error

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agents.snapshot_format import SNAPSHOT_FILES, snapshot_checksum
 from league.core.state import LeagueState
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -62,7 +63,10 @@ def test_resume_after_sigkill_loses_nothing(tmp_path):
     for role in ("router", "fraudster"):
         assert [p.created_iteration for p in final.snapshots(role)] == list(range(1, target + 1))
         for snapshot in final.snapshots(role):
-            assert (run_dir / snapshot.checkpoint_path / "module_state.pkl").is_file()
+            directory = run_dir / snapshot.checkpoint_path
+            for name in SNAPSHOT_FILES:  # spec.json and weights.pt, as the checksum recorded for it covers
+                assert (directory / name).is_file(), f"{directory} has no {name}"
+            assert snapshot_checksum(directory) == final.snapshot_checksums[snapshot.name], snapshot.name
     for router, opponents in at_checkpoint.payoff.stats.items():
         for fraudster, record in opponents.items():
             assert final.payoff.games(router, fraudster) >= record.games, "a statistic was lost"

@@ -264,8 +264,6 @@ def test_a_missing_run_directory_is_one_line(tmp_path):
 # ---------------------------------------------------------------------- evaluate
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate writes its payoff files before it reads progress.csv "
-                                        "(league/evaluation/evaluate.py, another developer's file)")  # fmt: skip
 def test_evaluate_on_a_garbage_progress_file_writes_nothing(run):
     (run / "progress.csv").write_bytes(b"\xff\xfe\x00garbage\n")
     line = error_line(cli("evaluate", str(run), "--episodes", "4", "--quiet"), command="evaluate")
