@@ -241,7 +241,11 @@ PNL_TERMS = (
 (
     PNL_SALES_MARGIN, PNL_GATEWAY_FEES, PNL_CHARGEBACK_LOSSES, PNL_DISPUTE_FEES,
     PNL_REVIEW_COSTS, PNL_THREEDS_COSTS, PNL_ABANDONMENT_COSTS, PNL_CHURN_COSTS,
-) = _columns(PNL_TERMS, *PNL_TERMS)  # fmt: skip
+) = _columns(
+    PNL_TERMS,
+    "sales_margin", "gateway_fees", "chargeback_losses", "dispute_fees",
+    "review_costs", "threeds_costs", "abandonment_costs", "churn_costs",
+)  # fmt: skip
 PNL_DIM = len(PNL_TERMS)
 METRIC_NAMES = (
     "is_fraud", "is_ring_attempt", "amount", "routed", "captured", "blocked", "challenged", "reviewed",
@@ -252,7 +256,12 @@ METRIC_NAMES = (
     M_IS_FRAUD, M_IS_RING, M_AMOUNT, M_ROUTED, M_CAPTURED, M_BLOCKED, M_CHALLENGED, M_REVIEWED,
     M_RETRIED, M_FRAUD_CAPTURED, M_FRAUD_STOPPED, M_LEGIT_FAILED, M_CHARGEBACKS,
     M_ROUTE_SCORE, M_FRAUD_SCORE, M_RETENTION, M_RING_VALUE, M_RING_COST, M_PRESENT,
-) = _columns(METRIC_NAMES, *METRIC_NAMES)  # fmt: skip
+) = _columns(
+    METRIC_NAMES,
+    "is_fraud", "is_ring_attempt", "amount", "routed", "captured", "blocked", "challenged", "reviewed",
+    "retried", "fraud_captured", "fraud_stopped", "legit_failed", "chargebacks_matured",
+    "route_score", "fraud_score", "retention_score", "ring_value", "ring_cost", "payment_present",
+)  # fmt: skip
 M_DIM = len(METRIC_NAMES)
 
 # ----------------------------------------------------------------------------- observation offsets (from layout)
@@ -693,9 +702,9 @@ def _book_pnl(q, params, margin, fees, due, review, threeds, abandoned, lost_val
     q[PNL_THREEDS_COSTS] = 0.0 - params[K_THREEDS_COST] if threeds else 0.0
     q[PNL_ABANDONMENT_COSTS] = 0.0 - lost_value if abandoned else 0.0
     q[PNL_CHURN_COSTS] = 0.0 if abandoned else 0.0 - lost_value
-    profit = q[0]
-    for k in range(1, PNL_DIM):
-        profit += q[k]
+    profit = 0.0
+    for term in range(PNL_DIM):
+        profit += q[term]
     return profit
 
 
