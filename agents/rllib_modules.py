@@ -17,10 +17,9 @@ from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from smartpay_marl.config import GameConfig
-from smartpay_marl.layout import FRAUDSTER, ROUTER
+from smartpay_marl.layout import AGENT_OF_ROLE
 from smartpay_marl.spaces import build_action_spaces, build_observation_spaces
 
-ROLE_AGENT = {"router": ROUTER, "fraudster": FRAUDSTER}
 
 
 class ScriptedRLModule(RLModule):
@@ -62,7 +61,7 @@ class ScriptedRLModule(RLModule):
 
 def learner_module_spec(role: str, hidden: list[int], game: GameConfig | None = None) -> RLModuleSpec:
     """The PPO module spec of a learning player (or snapshot slot) of ``role``."""
-    agent = ROLE_AGENT[role]
+    agent = AGENT_OF_ROLE[role]
     game = game or GameConfig()
     from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 
@@ -76,7 +75,7 @@ def learner_module_spec(role: str, hidden: list[int], game: GameConfig | None = 
 
 def scripted_module_spec(role: str, policy: str, game: GameConfig | None = None) -> RLModuleSpec:
     """The spec of a scripted baseline playing ``role`` inside RLlib."""
-    agent = ROLE_AGENT[role]
+    agent = AGENT_OF_ROLE[role]
     game = game or GameConfig()
     return RLModuleSpec(
         module_class=ScriptedRLModule,

@@ -18,12 +18,14 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from smartpay_marl.layout import ROLES
+
 
 class Role(str, Enum):
-    """The two sides of the game."""
+    """A side of the game; the values are :data:`smartpay_marl.layout.ROLES`, where roles are spelled."""
 
-    ROUTER = "router"
-    FRAUDSTER = "fraudster"
+    ROUTER = ROLES[0]
+    FRAUDSTER = ROLES[1]
 
     @property
     def opponent(self) -> Role:

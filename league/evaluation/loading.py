@@ -43,10 +43,9 @@ from league.core.config import TrainConfig, load_train_config
 from league.core.rundir import CONFIG_FILE, LATEST, LEARNER_MODULES, STATE_FILE, RunDir, RunDirError
 from league.core.state import LeagueFileError, LeagueState
 from smartpay_marl.config import GameConfig
-from smartpay_marl.layout import FRAUDSTER, ROUTER
+from smartpay_marl.layout import AGENT_OF_ROLE
 from smartpay_marl.spaces import build_action_spaces, build_observation_spaces
 
-AGENT_OF_ROLE = {Role.ROUTER: ROUTER, Role.FRAUDSTER: FRAUDSTER}
 #: Player kind of a scripted baseline that is not part of the league roster.
 BASELINE = "baseline"
 

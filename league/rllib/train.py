@@ -24,7 +24,7 @@ import numpy as np
 
 from league.core.players import Role
 from league.core.config import TrainConfig, load_train_config, make_train_config
-from league.core.rundir import STATE_FILE, RunDir, read_progress
+from league.core.rundir import RunDir, read_progress
 from league.core.state import LeagueState
 from league.rllib.ray_setup import ray_session
 
@@ -69,7 +69,6 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from league.rllib.runtime import LeagueRuntime
 
     if args.iterations is not None and args.iterations < 1:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
