@@ -126,9 +126,31 @@ def error_line(command: str, error: BaseException) -> str:
     return f"smartpay-marl {command}: error: {message}"
 
 
+#: Subcommands that train with RLlib, whose results depend on Python's string hashing (see below).
+_TRAINING_COMMANDS = ("train", "exploit")
+
+
+def _reexec_with_fixed_hash_seed(command: str | None) -> None:
+    """Restart this process with ``PYTHONHASHSEED=0`` for the training subcommands.
+
+    RLlib's learner shuffles each module's minibatches with the global numpy
+    generator, visiting the modules in an order that follows Python's
+    per-process string hashing, so two runs with the same seed diverge after
+    the first update unless the hash seed is fixed. Ray's worker processes
+    inherit the variable. Only a real process invocation (``argv`` not given)
+    is restarted.
+    """
+    if command not in _TRAINING_COMMANDS or os.environ.get("PYTHONHASHSEED") is not None:
+        return
+    os.execve(sys.executable, [sys.executable, "-m", "league.cli", *sys.argv[1:]], {**os.environ, "PYTHONHASHSEED": "0"})
+
+
 def main(argv: list[str] | None = None) -> int:
+    invoked = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _chosen_command(argv)
+    if invoked:
+        _reexec_with_fixed_hash_seed(command)
     parser = build_parser(command or "")
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
