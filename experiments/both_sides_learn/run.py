@@ -161,11 +161,13 @@ def main() -> None:
     started = time.perf_counter()
     results: dict = {"settings": vars(args) | {"output": str(args.output), "runs": str(runs), "batch": BATCH}, "fraudster": {}, "router": {}}
     scripted = {seed: scripted_scores(args.eval_episodes, seed) for seed in args.seeds}
+    all_rows = []
     for router in args.routers:
         for signal in args.signals:
             finals = []
             for seed in args.seeds:
                 rows = train_one(fraudster_config(router, signal, seed, args.budget, args.eval_episodes), runs)
+                all_rows.append(rows)
                 finals.append(final(rows, "fraudster_main_vs_scripted"))
                 print(f"fraudster vs {router} ({signal}, seed {seed}): {finals[-1]:+.2f}", flush=True)
             results["fraudster"].setdefault(router, {})[signal] = finals
@@ -173,11 +175,13 @@ def main() -> None:
         finals = []
         for seed in args.seeds:
             rows = train_one(router_config(seed, args.budget, args.eval_episodes), runs)
+            all_rows.append(rows)
             finals.append(final(rows, "router_main_vs_scripted"))
             print(f"router vs population (seed {seed}): {finals[-1]:+.2f}", flush=True)
         results["router"] = {"learned": finals}
     results["scripted"] = {str(seed): value for seed, value in scripted.items()}
     results["wall_s"] = round(time.perf_counter() - started, 1)
+    results["train_wall_s"] = round(sum(float(read_rows[-1]["wall_s"]) for read_rows in all_rows if read_rows), 1)
     (args.output / "results.json").write_text(json.dumps(results, indent=2))
     (args.output / "results.md").write_text(report(results, args))
     print(report(results, args))
@@ -191,7 +195,10 @@ def report(results: dict, args) -> str:
         f"Made by `python experiments/both_sides_learn/run.py --budget {args.budget} --seeds {' '.join(map(str, seeds))}"
         f" --signals {' '.join(args.signals)} --routers {' '.join(args.routers)} --eval-episodes {args.eval_episodes}"
         + (" --skip-router" if args.skip_router else "")
-        + (f" --output {args.output} --runs {args.runs}" if args.runs else "") + f"` in {results['wall_s'] / 60:.1f} min on 2 cores.",
+        + (f" --output {args.output}" if Path(args.output).resolve() != HERE.resolve() else "")
+        + (f" --runs {args.runs}" if args.runs else "")
+        + f"`. The training loops of its runs took {results['train_wall_s'] / 60:.1f} min in all on 2 cores shared "
+        "with other jobs (runs already trained are reused, so one invocation may take less).",
         "",
         f"Each run trains for {args.budget:,} env steps (batches of {BATCH:,}); the final greedy player is scored over "
         f"{args.eval_episodes} episodes against its opponent(s), on the same episodes as the scripted players "
