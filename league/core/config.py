@@ -66,6 +66,13 @@ class Resources(BaseModel):
     (:mod:`league.rllib.env_runner`): each env runner steps
     ``num_envs_per_env_runner`` games in one compiled call. ``stock`` is RLlib's
     own ``MultiAgentEnvRunner`` over one game per env copy, kept for comparison.
+
+    With the vectorised runner, make ``ppo.train_batch_size`` a multiple of
+    ``num_envs_per_env_runner x game.max_cycles x max(1, num_env_runners)``
+    (the quick-start: 256 x 200 x 1 = 51,200), so that every iteration ends
+    every episode. Otherwise an episode continues into the next iteration, and
+    if the league swaps another snapshot into its opponent's slot in between,
+    the episode's result is booked against the new snapshot.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
