@@ -55,6 +55,12 @@ DIFFICULTY_PRESETS: dict[str, dict[str, float]] = {
 }
 
 
+#: Upper bounds that keep every reward finite and every env's memory small; the messages name them.
+MAX_DOLLARS = 1_000_000.0
+MAX_DELAY = 1_000
+MAX_LEVELS = 16
+
+
 class GameConfig(BaseModel):
     """Everything that defines one game: difficulty, horizon, economics, fraud ring.
 
@@ -63,7 +69,8 @@ class GameConfig(BaseModel):
     construction.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinite or NaN numbers would make every reward non-finite: refuse them for every float field.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # --- episode --------------------------------------------------------------
     difficulty: Difficulty = Field("medium", description="Preset for fraud rate, instability, churn.")
@@ -78,9 +85,9 @@ class GameConfig(BaseModel):
         ),
     )
     reward_scale: float = Field(
-        0.01, gt=0, description="Dollars to reward units (0.01: a $100 chargeback costs 1.0)."
+        0.01, gt=0, le=1000, description="Dollars to reward units (0.01: a $100 chargeback costs 1.0)."
     )
-    steps_per_hour: int = Field(20, ge=1, description="Steps (checkout slots) per simulated hour (SmartPayEnv: 20).")
+    steps_per_hour: int = Field(20, ge=1, le=100_000, description="Steps (checkout slots) per simulated hour (SmartPayEnv: 20).")
     customer_arrival_rate: float = Field(
         0.8,
         gt=0,
@@ -126,9 +133,9 @@ class GameConfig(BaseModel):
     gross_margin: float = Field(
         0.30, gt=0, lt=1, description="Contribution margin on a captured sale (e-commerce ~20-40%)."
     )
-    dispute_fee: float = Field(15.0, ge=0, description="Fee per chargeback ($15: Stripe).")
-    review_cost: float = Field(5.0, ge=0, description="Cost of one manual review (~10 analyst minutes).")
-    threeds_cost: float = Field(0.10, ge=0, description="Authentication fee per 3-D Secure challenge.")
+    dispute_fee: float = Field(15.0, ge=0, le=MAX_DOLLARS, description="Fee per chargeback ($15: Stripe).")
+    review_cost: float = Field(5.0, ge=0, le=MAX_DOLLARS, description="Cost of one manual review (~10 analyst minutes).")
+    threeds_cost: float = Field(0.10, ge=0, le=MAX_DOLLARS, description="Authentication fee per 3-D Secure challenge.")
     threeds_abandon: tuple[float, float, float] = Field(
         (0.25, 0.10, 0.05), description="Chance a legitimate customer abandons a 3DS challenge, by segment."
     )
@@ -155,10 +162,10 @@ class GameConfig(BaseModel):
     )
     burst_length: int = Field(5, ge=1, le=100, description="Consecutive attempts in one burst (SmartPayEnv: 5).")
     attempt_cost: float = Field(
-        2.0, ge=0, description="Ring's cost per attempt (credentials, proxies); profit mode only."
+        2.0, ge=0, le=MAX_DOLLARS, description="Ring's cost per attempt (credentials, proxies); profit mode only."
     )
     stealth_cost_factor: float = Field(
-        2.0, ge=0, description="Attempt cost multiplier per unit stealth (aged accounts cost more)."
+        2.0, ge=0, le=100, description="Attempt cost multiplier per unit stealth (aged accounts cost more)."
     )
     cashout_rate: float = Field(
         0.5, ge=0, le=1, description="Share of a fraudulent sale's amount the ring turns into cash."
@@ -175,14 +182,17 @@ class GameConfig(BaseModel):
                 object.__setattr__(self, name, value)
         for name in ("chargeback_delay", "review_delay"):
             low, high = getattr(self, name)
-            if not 1 <= low <= high:
-                raise ValueError(f"{name} must satisfy 1 <= low <= high, got ({low}, {high})")
+            if not 1 <= low <= high <= MAX_DELAY:
+                # Every env keeps a calendar as long as the longest delay, so the bound is also a memory bound.
+                raise ValueError(f"{name} must satisfy 1 <= low <= high <= {MAX_DELAY}, got ({low}, {high})")
         for name in ("gateway_base_success", "threeds_abandon"):
             if not all(0.0 <= v <= 1.0 for v in getattr(self, name)):
                 raise ValueError(f"{name} values must lie in [0, 1], got {getattr(self, name)}")
-        for name in ("gateway_fee_pct", "gateway_fee_fixed", "customer_value"):
-            if any(v < 0 for v in getattr(self, name)):
-                raise ValueError(f"{name} values must be >= 0, got {getattr(self, name)}")
+        for name in ("gateway_fee_fixed", "customer_value"):
+            if not all(0 <= v <= MAX_DOLLARS for v in getattr(self, name)):
+                raise ValueError(f"{name} values must lie in [0, {MAX_DOLLARS:g}], got {getattr(self, name)}")
+        if not all(0 <= v <= 1 for v in self.gateway_fee_pct):
+            raise ValueError(f"gateway_fee_pct values must lie in [0, 1], got {self.gateway_fee_pct}")
         idle = 1.0 - self.customer_arrival_rate
         if max(self.intensity_levels) > idle + 1e-12:
             raise ValueError(
@@ -191,8 +201,8 @@ class GameConfig(BaseModel):
             )
         for name in ("intensity_levels", "stealth_levels", "burst_levels"):
             levels = getattr(self, name)
-            if len(levels) < 2:
-                raise ValueError(f"{name} needs at least 2 levels, got {levels}")
+            if not 2 <= len(levels) <= MAX_LEVELS:
+                raise ValueError(f"{name} needs between 2 and {MAX_LEVELS} levels, got {len(levels)}: {levels}")
             if not all(0.0 <= v <= 1.0 for v in levels):
                 raise ValueError(f"{name} values must lie in [0, 1], got {levels}")
         return self

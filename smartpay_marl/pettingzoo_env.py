@@ -66,13 +66,14 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
-from pettingzoo.utils import parallel_to_aec
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 from smartpay_marl.config import GameConfig, make_game_config
 from smartpay_marl.layout import AGENTS, FRAUDSTER, ROUTER
 from smartpay_marl.models import FraudsterAction, RouterAction, StepView
 from smartpay_marl.rules import METRIC_NAMES, PNL_TERMS
-from smartpay_marl.simulator import STATE_HIDDEN, Simulator
+from smartpay_marl.simulator import STATE_HIDDEN, Simulator, check_seed
 from smartpay_marl.spaces import build_action_spaces, build_observation_spaces
 
 _FRAUDSTER_INFO = ("is_ring_attempt", "ring_value", "ring_cost")
@@ -101,6 +102,11 @@ class SmartPayParallelEnv(ParallelEnv):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         if max_cycles is not None:
             overrides["max_cycles"] = max_cycles
+        if config is not None and not isinstance(config, GameConfig):
+            raise TypeError(
+                f"config must be a GameConfig, got {type(config).__name__} {config!r}; "
+                "for a preset pass difficulty='easy' | 'medium' | 'hard'"
+            )
         if config is None:
             config = make_game_config(**overrides)
         elif overrides:
@@ -126,7 +132,7 @@ class SmartPayParallelEnv(ParallelEnv):
         return self.action_spaces[agent]
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        router_obs, fraudster_obs = self.simulator.reset(seed)
+        router_obs, fraudster_obs = self.simulator.reset(check_seed(seed))
         self.agents = list(AGENTS)
         self._episode_profit = 0.0
         self._last = {"router_obs": router_obs[0], "fraudster_obs": fraudster_obs[0]}
@@ -136,6 +142,11 @@ class SmartPayParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         if not self.agents:
             raise RuntimeError("the episode has ended; call reset() before step()")
+        if not isinstance(actions, dict):
+            raise TypeError(f"step() takes a dict of actions keyed by agent {AGENTS}, got {type(actions).__name__}")
+        unknown = [agent for agent in actions if agent not in AGENTS]
+        if unknown:
+            raise ValueError(f"actions for unknown agents {unknown}; the agents are {list(AGENTS)}")
         try:
             router_action, fraudster_action = actions[ROUTER], actions[FRAUDSTER]
         except KeyError:
@@ -214,6 +225,23 @@ def parallel_env(max_cycles: int | None = None, render_mode: str | None = None, 
     return SmartPayParallelEnv(max_cycles=max_cycles, render_mode=render_mode, **config)
 
 
+class _CheckedAEC(parallel_to_aec_wrapper):
+    """``parallel_to_aec`` that checks each agent's action at that agent's own turn.
+
+    The plain wrapper stores the router's action and steps the game only at
+    the fraudster's turn, so a bad router action would surface there, blamed
+    on the wrong turn, and keep failing until ``reset()``.
+    """
+
+    def step(self, action) -> None:
+        agent = self.agent_selection
+        if action is not None and not (self.terminations.get(agent) or self.truncations.get(agent)):
+            typed = {ROUTER: RouterAction, FRAUDSTER: FraudsterAction}[agent]
+            array = action.to_array() if isinstance(action, typed) else action
+            self.env.simulator.check_actions(agent, array)
+        super().step(action)
+
+
 def env(max_cycles: int | None = None, render_mode: str | None = None, **config: Any):
-    """The game as a PettingZoo ``AECEnv`` (the parallel env through ``parallel_to_aec``)."""
-    return parallel_to_aec(parallel_env(max_cycles=max_cycles, render_mode=render_mode, **config))
+    """The game as a PettingZoo ``AECEnv`` (the parallel env through ``parallel_to_aec``, actions checked per turn)."""
+    return OrderEnforcingWrapper(_CheckedAEC(parallel_env(max_cycles=max_cycles, render_mode=render_mode, **config)))

@@ -89,6 +89,17 @@ class StepResult:
         return {name: self.metrics_array[:, k] for k, name in enumerate(METRIC_NAMES)}
 
 
+def check_seed(seed) -> int | None:
+    """``seed`` as an int for numpy, or None; a ``ValueError`` naming the ``seed`` argument otherwise."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be a non-negative integer or None, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed}")
+    return int(seed)
+
+
 @njit(cache=True)
 def _first_invalid(actions, high):
     """Index of the first env whose action is out of range, or -1."""
@@ -192,6 +203,7 @@ class Simulator:
     # ------------------------------------------------------------------ reset
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Start new episodes in every environment; returns (router_obs, fraudster_obs)."""
+        seed = check_seed(seed)
         if seed is not None:
             self.rng = np.random.default_rng(seed)
             self._seeded = True
@@ -233,6 +245,9 @@ class Simulator:
                 f"got shape {array.shape}: {actions!r}"
             )
         if array.dtype != np.int64:
+            if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (np.abs(array) < 2**31)):
+                # Casting a huge float to int64 wraps around; name the value as given.
+                raise ValueError(f"{agent}: action {array.tolist()} is outside {space}; allowed values are 0..{high.tolist()}")
             if array.dtype.kind in "iub" or (array.dtype.kind == "f" and np.all(np.mod(array, 1) == 0)):
                 array = array.astype(np.int64)
             else:
