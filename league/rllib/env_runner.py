@@ -115,6 +115,31 @@ def env_runner_settings(resources, fraudster_baseline: str, train_batch_size: in
     }
 
 
+_ACTIVATIONS = {torch.nn.Tanh: torch.tanh, torch.nn.ReLU: torch.relu, torch.nn.SiLU: torch.nn.functional.silu,
+                torch.nn.ELU: torch.nn.functional.elu}
+
+
+def _functional_layers(module):
+    """``[(weight, bias, activation)]`` of a PPO module's actor (encoder then head), or None if it has another shape."""
+    try:
+        stack = list(module.encoder.actor_encoder.net.modules()) + list(module.pi.net.modules())
+    except AttributeError:
+        return None
+    layers: list = []
+    for layer in stack:
+        if isinstance(layer, torch.nn.Linear):
+            layers.append([layer.weight, layer.bias, None])
+        elif type(layer) in _ACTIVATIONS:
+            if not layers or layers[-1][2] is not None:
+                return None
+            layers[-1][2] = _ACTIVATIONS[type(layer)]
+        elif isinstance(layer, torch.nn.Identity) or list(layer.children()):
+            continue  # a no-op, or a container whose children ``modules()`` visits in turn
+        else:
+            return None  # a layer this fast path does not know (e.g. normalisation): use the module itself
+    return [tuple(layer) for layer in layers] or None
+
+
 class _Segment:
     """One stretch of lockstep steps of all N games inside one episode (a fragment of it)."""
 
@@ -272,6 +297,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         logp = np.zeros(n, dtype=np.float32)
         logits = np.zeros((n, sum(splits)), dtype=np.float32)
         start = time.perf_counter()
+        learned = np.zeros(n, dtype=bool)
         for module_id, indices in groups if groups is not None else self._groups[agent]:
             module = self.module[module_id]
             batch = observations[indices]
@@ -279,16 +305,20 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
                 actions[indices] = module.act(batch)
                 continue
             with torch.no_grad():
-                module_logits = self._actor(module_id, module)(torch.from_numpy(batch)).numpy()
-            logits[indices] = module_logits
+                logits[indices] = self._actor(module_id, module)(torch.from_numpy(batch)).numpy()
+            learned[indices] = True
+        if learned.any():
+            # One pass over every env a learned module plays: the same row-wise arithmetic as per module,
+            # at a fraction of the numpy calls.
+            rows = np.flatnonzero(learned)
             offset = 0
             for k, size in enumerate(splits):
-                part = module_logits[:, offset : offset + size]
+                part = logits[rows, offset : offset + size]
                 shifted = part - part.max(axis=1, keepdims=True)
                 log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-                chosen = (part + noise[indices, offset : offset + size]).argmax(axis=1) if explore else part.argmax(axis=1)
-                actions[indices, k] = chosen
-                logp[indices] += log_probs[np.arange(len(indices)), chosen]
+                chosen = (part + noise[rows, offset : offset + size]).argmax(axis=1) if explore else part.argmax(axis=1)
+                actions[rows, k] = chosen
+                logp[rows] += log_probs[np.arange(len(rows)), chosen]
                 offset += size
         timing["forward"] += time.perf_counter() - start
         return actions, logp, logits
@@ -296,21 +326,30 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
     def _actor(self, module_id: str, module):
         """The module's policy network as one torch callable (observations -> logits).
 
-        RLlib's ``forward_exploration`` wraps the same layers in dict plumbing
-        that costs about three times the network itself at these batch sizes.
-        The callable shares the module's parameters, so weight syncs reach it.
-        Modules of another shape fall back to ``forward_exploration``.
+        RLlib's ``forward_exploration`` wraps the same layers in dict plumbing,
+        and ``torch.nn.Module`` calls add their own dispatch: at these batch
+        sizes both cost more than the arithmetic. The callable applies the
+        actor's linear layers and activations directly to the module's own
+        parameter tensors (weight syncs copy into them in place), so it gives
+        the same logits. Modules of another shape fall back to
+        ``forward_exploration``.
         """
         cached = self._actors.get(module_id)
         if cached is not None and cached[0] is module:
             return cached[1]
-        try:
-            layers = torch.nn.Sequential(module.encoder.actor_encoder.net, module.pi.net)
-        except AttributeError:
-            def layers(observations, _module=module):
+        layers = _functional_layers(module)
+        if layers is None:
+            def actor(observations, _module=module):
                 return _module.forward_exploration({Columns.OBS: observations})[Columns.ACTION_DIST_INPUTS]
-        self._actors[module_id] = (module, layers)
-        return layers
+        else:
+            def actor(observations, _layers=layers):
+                for weight, bias, activation in _layers:
+                    observations = torch.nn.functional.linear(observations, weight, bias)
+                    if activation is not None:
+                        observations = activation(observations)
+                return observations
+        self._actors[module_id] = (module, actor)
+        return actor
 
     def _gumbel(self, agent: str) -> np.ndarray:
         uniforms = self._action_rng.random((self.num_vector_envs, sum(self._splits[agent])))
