@@ -130,13 +130,11 @@ def scripted_scores(eval_episodes: int, seed: int) -> dict:
 
 
 def interval(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95% t-interval (0 for one value)."""
-    from scipy import stats
+    """Mean and the half-width of its 95% t-interval over seeds (0 for one value)."""
+    from agents.evaluation import mean_estimate
 
-    array = np.asarray(values, dtype=float)
-    if len(array) < 2:
-        return float(array.mean()), 0.0
-    return float(array.mean()), float(stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array)))
+    estimate = mean_estimate(np.asarray(values, dtype=float))
+    return estimate.mean, (0.0 if np.isnan(estimate.half_width) else estimate.half_width)
 
 
 def final(rows: list[dict], key: str) -> float:

@@ -30,13 +30,12 @@ SCRIPTED_FRAUDSTERS = ("neutral", "fraud_surge", "stealth_fraud", "velocity_atta
 
 def interval(values, sign: str = "+") -> str:
     """``mean ± half-width`` of the 95% t-interval over seeds (the mean alone for one value)."""
-    from scipy import stats
+    from agents.evaluation import mean_estimate
 
-    array = np.asarray(values, dtype=float)
-    if len(array) < 2:
-        return f"{array.mean():{sign}.2f}"
-    half = stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array))
-    return f"{array.mean():{sign}.2f} ± {half:.2f}"
+    estimate = mean_estimate(np.asarray(values, dtype=float))
+    if len(values) < 2:
+        return f"{estimate.mean:{sign}.2f}"
+    return f"{estimate.mean:{sign}.2f} ± {estimate.half_width:.2f}"
 
 
 def scored(rows, key):

@@ -205,15 +205,14 @@ def exploit_mains(args, run_dirs: dict[str, Path], value: float, log) -> dict[st
 
 
 def interval(values) -> tuple[float, float]:
-    """Mean and the half-width of its 95% t-interval (0 with one value)."""
-    from scipy import stats
+    """Mean and the half-width of its 95% t-interval over seeds (0 with one value); NaN when there is none."""
+    from agents.evaluation import mean_estimate
 
-    array = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    if len(array) == 0:
-        return float("nan"), float("nan")
-    if len(array) < 2:
-        return float(array.mean()), 0.0
-    return float(array.mean()), float(stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array)))
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    estimate = mean_estimate(np.asarray(finite, dtype=float))
+    if len(finite) == 1:
+        return estimate.mean, 0.0
+    return estimate.mean, estimate.half_width
 
 
 def fmt(values) -> str:
