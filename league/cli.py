@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    previous_debug = os.environ.get(DEBUG_ENV)
     if args.debug:
         os.environ[DEBUG_ENV] = "1"
     try:
@@ -176,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(error_line(args.command, error), file=sys.stderr)
         return EXIT_USER_ERROR if is_user_error(error) else EXIT_FAILURE
+    finally:
+        # main() may be called in-process (tests, notebooks): --debug must not outlive the call.
+        if previous_debug is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = previous_debug
 
 
 if __name__ == "__main__":

@@ -125,6 +125,8 @@ def test_debug_shows_the_traceback(tmp_path, where):
     argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
     with pytest.raises(ValueError, match="iteratons"):
         cli.main(argv)
+    # --debug lasts for the call only: later commands (and their subprocesses) stay quiet.
+    assert cli.DEBUG_ENV not in os.environ
 
 
 def test_unexpected_errors_exit_1_with_their_type_and_ctrl_c_exits_130(monkeypatch, capsys):
