@@ -38,9 +38,28 @@ ROUTER_OPPONENTS = ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack"
 BATCH = 51_200  # 256 games x 200 steps: every iteration ends every episode
 
 
+# PPO settings changed from the command line (``--ppo vf_clip_param=1e6``); they also name the runs.
+PPO_OVERRIDES: dict = {}
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``key=value`` with a YAML-typed value (``hidden=[128,128]``, ``lr=1e-3``)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--ppo takes key=value, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def override_tag() -> str:
+    return "".join(f"-{key}.{value}".replace(" ", "").replace(",", "_").strip("[]") for key, value in sorted(PPO_OVERRIDES.items())).replace("[", "").replace("]", "")
+
+
 def base_config(name: str, seed: int, budget: int, eval_episodes: int) -> dict:
     iterations = max(1, budget // BATCH)
-    return {
+    name = name.replace(f"-s{seed}", f"{override_tag()}-s{seed}")
+    data = {
         "name": name,
         "seed": seed,
         "iterations": iterations,
@@ -63,6 +82,8 @@ def base_config(name: str, seed: int, budget: int, eval_episodes: int) -> dict:
         },  # fmt: skip
         "resources": {"num_env_runners": 1, "num_envs_per_env_runner": 256},
     }
+    data["ppo"].update(PPO_OVERRIDES)
+    return data
 
 
 def fraudster_config(router: str, signal: str, seed: int, budget: int, eval_episodes: int) -> dict:
@@ -147,12 +168,15 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=1_000_000, help="env steps per training run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--signals", nargs="+", default=["zero_sum", "counterfactual"])
-    parser.add_argument("--routers", nargs="+", default=ROUTERS)
+    parser.add_argument("--routers", nargs="*", default=ROUTERS, help="routers to train fraudsters against (none: only the router part)")
     parser.add_argument("--eval-episodes", type=int, default=256)
     parser.add_argument("--skip-router", action="store_true", help="only the fraudster part")
     parser.add_argument("--output", type=Path, default=HERE, help="where results.md and results.json go")
+    parser.add_argument("--ppo", type=parse_override, action="append", default=[], metavar="KEY=VALUE",
+                        help="change a PPO setting for every run (repeatable), e.g. vf_clip_param=1e6")
     parser.add_argument("--runs", type=Path, help="where the training runs go (default: OUTPUT/runs; shared between reports)")
     args = parser.parse_args()
+    PPO_OVERRIDES.update(dict(args.ppo))
     runs = args.runs or args.output / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -195,6 +219,7 @@ def report(results: dict, args) -> str:
         + (" --skip-router" if args.skip_router else "")
         + (f" --output {args.output}" if Path(args.output).resolve() != HERE.resolve() else "")
         + (f" --runs {args.runs}" if args.runs else "")
+        + "".join(f" --ppo {key}={value}".replace(", ", ",") for key, value in sorted(PPO_OVERRIDES.items()))
         + f"`. The training loops of its runs took {results['train_wall_s'] / 60:.1f} min in all on 2 cores shared "
         "with other jobs (runs already trained are reused, so one invocation may take less).",
         "",

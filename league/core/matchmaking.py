@@ -11,6 +11,9 @@ Regimes (the opponent is always a player of the learner's opposite role):
   - main players sample the other side's snapshots, its main player and the
     league's scripted baselines of that side with the PFSP weighting of their
     role (``league.core.pfsp``), using their win rates from the payoff table;
+    with ``main_self_play_share`` > 0, that share of their games is instead
+    played against the other side's current main, as AlphaStar's main agents
+    did (35% self-play);
   - main exploiters always face the other side's main player;
   - league exploiters sample the whole other side (every player of that role:
     main, exploiters, snapshots and scripted baselines) with PFSP.
@@ -56,6 +59,7 @@ class Matchmaker:
         payoff: PayoffTable,
         league: LeagueView | Sequence[Player],
         seed: int,
+        main_self_play_share: float = 0.0,
     ) -> None:
         try:
             self.regime = Regime(regime)
@@ -67,6 +71,9 @@ class Matchmaker:
         if missing:
             raise ValueError(f"weightings must give a weighting for every role; missing {', '.join(missing)}")
         self.weightings: dict[Role, PFSPWeighting] = parsed
+        if not 0.0 <= main_self_play_share <= 1.0:
+            raise ValueError(f"main_self_play_share must be in [0, 1], got {main_self_play_share!r}")
+        self.main_self_play_share = float(main_self_play_share)
         self.payoff = payoff
         self._league = league
         self.rng = np.random.default_rng(seed)
@@ -81,6 +88,7 @@ class Matchmaker:
             state.payoff,
             state,
             seed,
+            main_self_play_share=config.main_self_play_share,
         )
 
     @property
@@ -146,7 +154,15 @@ class Matchmaker:
         if not uses_pfsp:
             return np.full(len(candidates), 1.0 / len(candidates))
         win_rates = self.payoff.win_rates(learner, candidates)
-        return pfsp_probabilities(win_rates, self.weightings[learner.role])
+        probabilities = pfsp_probabilities(win_rates, self.weightings[learner.role])
+        share = self.main_self_play_share if learner.kind is PlayerKind.MAIN else 0.0
+        mains = [k for k, p in enumerate(candidates) if p.kind is PlayerKind.MAIN]
+        if share and mains:
+            # AlphaStar's mix: part pure self-play against the current main, whatever PFSP thinks of it
+            # (squared PFSP drops an opponent the learner beats, and the mains then stop co-evolving).
+            probabilities = (1.0 - share) * probabilities
+            probabilities[mains] += share / len(mains)
+        return probabilities
 
     def _check_learner(self, learner: Player) -> None:
         if not learner.learning:

@@ -59,6 +59,9 @@ class LeagueConfig(BaseModel):
     regime: Regime = Regime.PFSP
     router_weighting: PFSPWeighting = PFSPWeighting.SQUARED
     fraudster_weighting: PFSPWeighting = PFSPWeighting.SQUARED
+    main_self_play_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Under ``pfsp``, the share of a main player's games played against the other side's current main;
+    the rest are drawn by PFSP over the whole league. AlphaStar's main agents used 0.35."""
     snapshot_rule: SnapshotRule = Field(default_factory=SnapshotRule)
     slots_per_side: int = Field(default=4, ge=1)
     payoff_decay: float = Field(default=1.0, gt=0.0, le=1.0)

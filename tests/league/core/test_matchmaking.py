@@ -133,6 +133,29 @@ def test_pfsp_uses_the_learners_role_weighting_and_perspective() -> None:
     assert probabilities == {"router_main": 0.0, "router_main@it5": 1.0}
 
 
+def test_main_self_play_share_keeps_the_mains_playing_each_other() -> None:
+    roster = make_roster(scripted=[])
+    payoff = PayoffTable()
+    payoff.update("router_main", "fraudster_main", np.zeros(10))  # fraudster_main always beats router_main
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6, main_self_play_share=0.35)
+    # PFSP alone gives router_main weight 0 for the fraudster main (as above); the share puts 35% back.
+    probabilities = matchmaker.opponent_probabilities(by_name(roster, "fraudster_main"))
+    assert probabilities == pytest.approx({"router_main": 0.35, "router_main@it5": 0.65})
+    draws = 4000
+    counts = Counter(matchmaker.choose_opponent(by_name(roster, "fraudster_main")).name for _ in range(draws))
+    assert abs(counts["router_main"] / draws - 0.35) < 0.04
+    # Exploiters are not main players: their opponents are unchanged.
+    exploiter = by_name(roster, "fraudster_league_exploiter_0")
+    plain = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6).opponent_probabilities(exploiter)
+    assert matchmaker.opponent_probabilities(exploiter) == pytest.approx(plain)
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
+def test_main_self_play_share_outside_0_1_is_refused(share: float) -> None:
+    with pytest.raises(ValueError, match="main_self_play_share must be in \\[0, 1\\]"):
+        Matchmaker(Regime.PFSP, WEIGHTINGS, PayoffTable(), make_roster(), seed=0, main_self_play_share=share)
+
+
 def test_exploiter_rules_in_pfsp() -> None:
     roster = make_roster()
     matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, PayoffTable(), roster, seed=7)
