@@ -65,12 +65,13 @@ ALPHASTAR_SELF_PLAY_SHARE = 0.35
 SCRIPTED_ROUTERS = ("risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic")
 SCRIPTED_FRAUDSTERS = ("neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything")
 SIDES = ("router", "fraudster")
-#: The full study: 15 leagues of 2 million env steps and 30 best responses of 1 million: 60 million env
-#: steps, about 80 minutes on 2 cores (leagues with six learning modules train at 12,000-18,000 env
-#: steps/s end to end, single best responses near 20,000). In the first study (leagues of 1 million)
-#: the router best responses had flattened by 0.5-1 million steps and the fraudster best responses
-#: did not improve on their untrained start, so the best-response budget stayed and the leagues doubled.
-FULL = {"budget": 2_048_000, "br_budget": 1_024_000, "seeds": [0, 1, 2], "episodes": 256, "eval_points": 5}
+#: The full study: 15 leagues of 2 million env steps and 30 best responses of 768,000: 54 million env
+#: steps, about 65 minutes on 2 cores (leagues with six learning modules train at 12,000-18,000 env
+#: steps/s end to end, single best responses near 20,000). In the first study (study_1M/: leagues of
+#: 1 million, best responses of 1 million) the router best responses had flattened by 0.5 million steps
+#: and the fraudster best responses did not improve on their untrained start, so the best responses
+#: shrank a little and the leagues doubled.
+FULL = {"budget": 2_048_000, "br_budget": 768_000, "seeds": [0, 1, 2], "episodes": 256, "eval_points": 4}
 QUICK = {"budget": 409_600, "br_budget": 204_800, "seeds": [0], "episodes": 128, "eval_points": 4}
 SECTIONS = (
     "## Headline",
