@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_regime_pipeline_runs_and_resumes_at_smoke_scale(tmp_path):
     command = [
         sys.executable, str(ROOT / "experiments" / "regimes" / "run.py"), "--config", str(ROOT / "configs" / "smoke.yaml"),
@@ -41,3 +42,21 @@ def test_regime_pipeline_runs_and_resumes_at_smoke_scale(tmp_path):
     second = subprocess.run(command, check=True, cwd=tmp_path, timeout=900, capture_output=True, text=True)
     assert "train " not in second.stdout and "best response to" not in second.stdout
     assert (tmp_path / "runs" / "pfsp-s0" / "done").stat().st_mtime == before
+
+
+def test_every_regime_of_the_study_is_a_valid_training_config():
+    """Each regime name maps to a config the trainer accepts; pfsp_sp is pfsp plus AlphaStar's self-play share."""
+    from league.core.config import make_train_config
+
+    sys.path.insert(0, str(ROOT / "experiments" / "regimes"))
+    try:
+        from run import ALPHASTAR_SELF_PLAY_SHARE, REGIME_NOTES, REGIMES, base_config, regime_config
+    finally:
+        sys.path.pop(0)
+    assert set(REGIMES) == set(REGIME_NOTES)
+    base = base_config(ROOT / "configs" / "quickstart.yaml", None)
+    configs = {regime: make_train_config(regime_config(regime, 0, 2_048_000, base)).league for regime in REGIMES}
+    assert configs["pfsp_sp"].regime.value == "pfsp"
+    assert configs["pfsp_sp"].main_self_play_share == ALPHASTAR_SELF_PLAY_SHARE
+    assert configs["pfsp"].main_self_play_share == 0.0
+    assert configs["pfsp_sp"].num_main_exploiters == configs["pfsp"].num_main_exploiters == 1
