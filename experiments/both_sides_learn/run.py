@@ -107,13 +107,20 @@ def train_one(data: dict, runs: Path) -> list[dict]:
     from league.rllib.train import train
 
     run_dir = runs / data["name"]
-    if (run_dir / "done").exists():  # resumable: a finished run is not trained again
+    marker = run_dir / "done"
+    finished = marker.read_text() if marker.exists() else None
+    # Resumable: a finished run is reused, but only if it was trained with these settings (a marker
+    # from before the settings were recorded is empty; its iterations must match the budget).
+    same = finished == json.dumps(data, sort_keys=True) or (
+        finished == "" and int(read_progress(run_dir)[-1]["iteration"]) == data["iterations"]
+    )
+    if same:
         keep_progress(run_dir, runs)
         return read_progress(run_dir)
     if run_dir.exists():
         shutil.rmtree(run_dir)
     train(make_train_config(data), run_dir, verbose=False)
-    (run_dir / "done").write_text("")
+    marker.write_text(json.dumps(data, sort_keys=True))
     for heavy in ("checkpoints", "snapshots"):
         shutil.rmtree(run_dir / heavy, ignore_errors=True)
     keep_progress(run_dir, runs)
@@ -215,7 +222,8 @@ def report(results: dict, args) -> str:
         "# Do both sides learn?",
         "",
         f"Made by `python experiments/both_sides_learn/run.py --budget {args.budget} --seeds {' '.join(map(str, seeds))}"
-        f" --signals {' '.join(args.signals)} --routers {' '.join(args.routers)} --eval-episodes {args.eval_episodes}"
+        + (f" --signals {' '.join(args.signals)} --routers {' '.join(args.routers)}" if args.routers else " --routers")
+        + f" --eval-episodes {args.eval_episodes}"
         + (" --skip-router" if args.skip_router else "")
         + (f" --output {args.output}" if Path(args.output).resolve() != HERE.resolve() else "")
         + (f" --runs {args.runs}" if args.runs else "")
@@ -227,11 +235,14 @@ def report(results: dict, args) -> str:
         f"{args.eval_episodes} episodes against its opponent(s), on the same episodes as the scripted players "
         f"(common random numbers, seed 10,000 + run seed). Intervals are 95% t-intervals over {len(seeds)} seed(s).",
         "",
-        "## 1. Fraudsters trained alone against one scripted router",
-        "",
-        "| router | signal | learned fraudster | best scripted (which) | neutral | learned gain / best scripted gain | target met |",
-        "|---|---|---:|---:|---:|---:|---|",
     ]
+    if results["fraudster"]:
+        lines += [
+            "## Fraudsters trained alone against one scripted router",
+            "",
+            "| router | signal | learned fraudster | best scripted (which) | neutral | learned gain / best scripted gain | target met |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
     for router, by_signal in results["fraudster"].items():
         best_name = max(FRAUDSTERS, key=lambda f: np.mean([results["scripted"][str(s)]["fraudster_vs_router"][router][f] for s in seeds]))
         best = [results["scripted"][str(s)]["fraudster_vs_router"][router][best_name] for s in seeds]
@@ -251,7 +262,7 @@ def report(results: dict, args) -> str:
         velocity = np.mean([results["scripted"][str(s)]["velocity_rules_vs_population"] for s in seeds])
         lines += [
             "",
-            "## 2. A router trained against the scripted fraudster population",
+            "## A router trained against the scripted fraudster population",
             "",
             f"Population: {', '.join(ROUTER_OPPONENTS)} (uniform).",
             "",
@@ -259,6 +270,13 @@ def report(results: dict, args) -> str:
             "|---|---:|---:|",
             f"| learned router | {mean:+.2f} ± {half:.2f} | {100 * (mean / velocity - 1):+.1f}% (target +5%) |",
             f"| velocity_rules | {velocity:+.2f} | |",
+            "",
+            "Per seed (learned router, velocity_rules on the same episodes): "
+            + ", ".join(
+                f"seed {s}: {value:+.2f}, {results['scripted'][str(s)]['velocity_rules_vs_population']:+.2f}"
+                for s, value in zip(seeds, finals)
+            )
+            + ".",
         ]
     return "\n".join(lines) + "\n"
 
