@@ -165,6 +165,13 @@ def interval(values: list[float]) -> tuple[float, float]:
     return estimate.mean, (0.0 if np.isnan(estimate.half_width) else estimate.half_width)
 
 
+def paired_gain(learned: list[float], scripted: list[float]) -> str:
+    """The per-seed difference, in dollars and as a share of the scripted return, with 95% t-intervals."""
+    mean, half = interval([a - b for a, b in zip(learned, scripted)])
+    ratio, ratio_half = interval([a / b - 1 for a, b in zip(learned, scripted)])
+    return f"{mean:+.2f} ± {half:.2f} per episode, {100 * ratio:+.1f}% ± {100 * ratio_half:.1f}%."
+
+
 def final(rows: list[dict], key: str) -> float:
     values = [float(r[key]) for r in rows if r.get(key)]
     return values[-1]
@@ -213,7 +220,35 @@ def main() -> None:
     results["train_wall_s"] = round(sum(float(read_rows[-1]["wall_s"]) for read_rows in all_rows if read_rows), 1)
     (args.output / "results.json").write_text(json.dumps(results, indent=2))
     (args.output / "results.md").write_text(report(results, args))
+    if not args.skip_router:
+        plot_router_curves(runs, args, results)
     print(report(results, args))
+
+
+def plot_router_curves(runs: Path, args, results: dict) -> None:
+    """``router_curves.png``: each seed's greedy router against the population, with velocity_rules on its episodes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from league.core.rundir import read_progress
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for k, seed in enumerate(args.seeds):
+        rows = read_progress(runs / router_config(seed, args.budget, args.eval_episodes)["name"])
+        points = [(int(r["env_steps"]), float(r["router_main_vs_scripted"])) for r in rows if r.get("router_main_vs_scripted")]
+        axis.plot(*zip(*points[1:]), marker="o", markersize=3, color=f"C{k}", label=f"learned router, seed {seed}")
+        velocity = results["scripted"][str(seed)]["velocity_rules_vs_population"]
+        axis.axhline(velocity, color=f"C{k}", linestyle=":", linewidth=1)
+    axis.set_xlabel("env steps")
+    axis.set_ylabel("mean return against the scripted population")
+    axis.set_title("Router vs scripted fraudsters (dotted: velocity_rules on the same episodes)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(args.output / "router_curves.png", dpi=110)
+    plt.close(figure)
 
 
 def report(results: dict, args) -> str:
@@ -271,12 +306,17 @@ def report(results: dict, args) -> str:
             f"| learned router | {mean:+.2f} ± {half:.2f} | {100 * (mean / velocity - 1):+.1f}% (target +5%) |",
             f"| velocity_rules | {velocity:+.2f} | |",
             "",
+            "Paired by seed (the same evaluation episodes), learned router minus velocity_rules: "
+            + paired_gain(finals, [results["scripted"][str(s)]["velocity_rules_vs_population"] for s in seeds]),
+            "",
             "Per seed (learned router, velocity_rules on the same episodes): "
             + ", ".join(
                 f"seed {s}: {value:+.2f}, {results['scripted'][str(s)]['velocity_rules_vs_population']:+.2f}"
                 for s, value in zip(seeds, finals)
             )
             + ".",
+            "",
+            "![router learning curves](router_curves.png)",
         ]
     return "\n".join(lines) + "\n"
 
