@@ -231,11 +231,12 @@ def interval(values) -> tuple[float, float]:
     return estimate.mean, estimate.half_width
 
 
-def fmt(values) -> str:
+def fmt(values, sign: bool = True) -> str:
     mean, half = interval(values)
     if not np.isfinite(mean):
         return "-"
-    return f"{mean:+.2f} ± {half:.2f}" if half else f"{mean:+.2f}"
+    text = f"{mean:+.2f}" if sign else f"{mean:.2f}"
+    return f"{text} ± {half:.2f}" if half else text
 
 
 def final_vs_scripted(run_dir: Path, side: str) -> float | None:
@@ -261,6 +262,18 @@ def main_vs_main_share(run_dir: Path, side: str) -> float | None:
     shares = [json.loads(r[f"{side}_main_opponent_players"]).get(other, 0.0)
               for r in read_progress(run_dir) if r.get(f"{side}_main_opponent_players")]  # fmt: skip
     return float(np.mean(shares)) if shares else None
+
+
+def recorded_wall_s(rows: dict, crossplay: dict, exploits: dict) -> float:
+    """Seconds spent making every piece of the study, as each piece recorded it (so a resumed study adds up)."""
+    training = sum(w for row in rows.values() for w in row["train_wall_s"] if w)
+    return training + crossplay.get("wall_s", 0.0) + sum(result.get("wall_s", 0.0) for result in exploits.values())
+
+
+def shown_path(path) -> str:
+    """``path`` relative to the repository when it lies inside it (reports should not name this machine's folders)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
 def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: str) -> tuple[str, dict]:
@@ -307,6 +320,10 @@ def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: st
             f"| {regime} | {fmt(row['router_exploitability_bound'])} | {fmt(row['fraudster_exploitability_bound'])} | "
             f"{fmt(row['router_vs_scripted'])} | {fmt(row['fraudster_vs_scripted'])} |"
         )
+    lines += ["", "Per seed (router / fraudster exploitability, seeds " + ", ".join(map(str, args.seeds)) + "): " + "; ".join(
+        f"{regime} " + ", ".join(f"{r:+.1f} / {f:+.1f}" for r, f in zip(row["router_exploitability_bound"], row["fraudster_exploitability_bound"]))
+        for regime, row in rows.items()
+    ) + "."]  # fmt: skip
     lines += ["", "Regimes: " + "; ".join(f"`{r}`: {REGIME_NOTES[r]}" for r in rows) + "."]
     lines += ["", "Goal: a PFSP-league router with at most half the exploitability of self-play and of fixed-opponent training."]
     for league_regime in ("pfsp", "pfsp_sp"):
@@ -327,7 +344,7 @@ def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: st
         "|---|---:|---:|",
     ]
     for regime, row in rows.items():
-        lines.append(f"| {regime} | {fmt(row['router_main_vs_main_share'])} | {fmt(row['fraudster_main_vs_main_share'])} |")
+        lines.append(f"| {regime} | {fmt(row['router_main_vs_main_share'], sign=False)} | {fmt(row['fraudster_main_vs_main_share'], sign=False)} |")
     lines += [
         "",
         SECTIONS[1],
@@ -352,7 +369,7 @@ def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: st
               f"(seed {crossplay['seed']}). Meta-game value {crossplay['value']:+.2f}.", "",
               "| regime | router Nash weight | fraudster Nash weight |", "|---|---:|---:|"]  # fmt: skip
     for regime, row in rows.items():
-        lines.append(f"| {regime} | {fmt(row['router_nash'])} | {fmt(row['fraudster_nash'])} |")
+        lines.append(f"| {regime} | {fmt(row['router_nash'], sign=False)} | {fmt(row['fraudster_nash'], sign=False)} |")
     scripted_r = {k: v for k, v in crossplay["router_nash"].items() if "/" not in k and v > 1e-3}
     scripted_f = {k: v for k, v in crossplay["fraudster_nash"].items() if "/" not in k and v > 1e-3}
     lines += ["", f"Scripted players in the Nash mixtures: routers {scripted_r or 'none'}; fraudsters {scripted_f or 'none'}."]
@@ -364,9 +381,10 @@ def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: st
               "", SECTIONS[5], "",
               f"- league budget {args.budget:,} env steps per run; best-response budget {args.br_budget:,}; "
               f"{args.eval_points} evaluation points of {args.episodes} episodes;",
-              f"- base config `{args.config}` (game, PPO, batch), regimes as in `regime_config` of this script;",
+              f"- base config `{shown_path(args.config)}` (game, PPO, batch), regimes as in `regime_config` of this script;",
               "- training wall time per run (s): " + ", ".join(f"{r} {np.mean([w for w in row['train_wall_s'] if w]):.0f}" for r, row in rows.items()),
-              f"- total wall time {wall_s / 60:.1f} min on this machine.", "", SECTIONS[6], "", "```bash", command, "```", ""]  # fmt: skip
+              f"- wall time of the study's pieces (training, cross-play, best responses, as recorded when each was made): "
+              f"{recorded_wall_s(rows, crossplay, exploits) / 60:.1f} min on this machine; this invocation took {wall_s / 60:.1f} min.", "", SECTIONS[6], "", "```bash", command, "```", ""]  # fmt: skip
     return "\n".join(lines), rows
 
 
