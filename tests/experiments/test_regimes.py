@@ -60,3 +60,21 @@ def test_every_regime_of_the_study_is_a_valid_training_config():
     assert configs["pfsp_sp"].main_self_play_share == ALPHASTAR_SELF_PLAY_SHARE
     assert configs["pfsp"].main_self_play_share == 0.0
     assert configs["pfsp_sp"].num_main_exploiters == configs["pfsp"].num_main_exploiters == 1
+
+
+def test_population_exploitability_takes_the_best_opponent_in_the_cross_play():
+    sys.path.insert(0, str(ROOT / "experiments" / "regimes"))
+    try:
+        from run import population_exploitability
+    finally:
+        sys.path.pop(0)
+    crossplay = {
+        "routers": ["a/router_main", "rules"],
+        "fraudsters": ["a/fraudster_main", "neutral"],
+        "mean": [[25.0, 35.0], [30.0, 33.0]],  # router returns
+        "value": 30.0,
+    }
+    assert population_exploitability(crossplay, "a/router_main") == 5.0  # its worst case is 25
+    assert population_exploitability(crossplay, "rules") == 0.0
+    assert population_exploitability(crossplay, "a/fraudster_main") == 0.0  # the best router gets 30 against it
+    assert population_exploitability(crossplay, "neutral") == 5.0
