@@ -264,6 +264,24 @@ def main_vs_main_share(run_dir: Path, side: str) -> float | None:
     return float(np.mean(shares)) if shares else None
 
 
+def ranking_agreement(crossplay: dict) -> tuple[float, float]:
+    """Mean pairwise Spearman correlation of the learned players' rankings, across opponents, for each side."""
+    mean = np.asarray(crossplay["mean"])
+    routers = [i for i, name in enumerate(crossplay["routers"]) if "/" in name]
+    fraudsters = [j for j, name in enumerate(crossplay["fraudsters"]) if "/" in name]
+    learned = mean[np.ix_(routers, fraudsters)]
+
+    def agreement(columns: np.ndarray) -> float:  # columns: one ranking per column
+        ranks = columns.argsort(axis=0).argsort(axis=0).astype(float)
+        if ranks.shape[0] < 2 or ranks.shape[1] < 2:
+            return float("nan")
+        correlation = np.corrcoef(ranks.T)
+        return float(correlation[np.triu_indices_from(correlation, k=1)].mean())
+
+    # A router's return ranks routers best-first; a fraudster is better the lower that return.
+    return agreement(learned), agreement(-learned.T)
+
+
 def recorded_wall_s(rows: dict, crossplay: dict, exploits: dict) -> float:
     """Seconds spent making every piece of the study, as each piece recorded it (so a resumed study adds up)."""
     training = sum(w for row in rows.values() for w in row["train_wall_s"] if w)
@@ -373,6 +391,11 @@ def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: st
     scripted_r = {k: v for k, v in crossplay["router_nash"].items() if "/" not in k and v > 1e-3}
     scripted_f = {k: v for k, v in crossplay["fraudster_nash"].items() if "/" not in k and v > 1e-3}
     lines += ["", f"Scripted players in the Nash mixtures: routers {scripted_r or 'none'}; fraudsters {scripted_f or 'none'}."]
+    router_agreement, fraudster_agreement = ranking_agreement(crossplay)
+    lines += ["", "How transitive the learned players are: the mean Spearman correlation between two opponents' "
+              f"rankings of the learned routers is {router_agreement:.2f}, and of the learned fraudsters "
+              f"{fraudster_agreement:.2f} (1: every opponent ranks them the same, a transitive game in which "
+              "self-play has little to gain from a league; near 0: strategy cycles, where a league should help)."]  # fmt: skip
     lines += ["", SECTIONS[3], "", "Last evaluation of training (greedy, against the config's scripted evaluation opponents).",
               "", "| regime | router_main | fraudster_main |", "|---|---:|---:|"]  # fmt: skip
     for regime, row in rows.items():

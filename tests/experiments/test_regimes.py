@@ -78,3 +78,17 @@ def test_population_exploitability_takes_the_best_opponent_in_the_cross_play():
     assert population_exploitability(crossplay, "rules") == 0.0
     assert population_exploitability(crossplay, "a/fraudster_main") == 0.0  # the best router gets 30 against it
     assert population_exploitability(crossplay, "neutral") == 5.0
+
+
+def test_ranking_agreement_is_one_for_a_transitive_population_and_negative_for_a_cycle():
+    sys.path.insert(0, str(ROOT / "experiments" / "regimes"))
+    try:
+        from run import ranking_agreement
+    finally:
+        sys.path.pop(0)
+    names = {"routers": ["a/r", "b/r", "c/r"], "fraudsters": ["a/f", "b/f", "c/f"], "value": 0.0}
+    transitive = [[3.0, 2.0, 1.5], [2.0, 1.0, 0.5], [1.0, 0.0, -0.5]]  # every fraudster ranks the routers a > b > c
+    assert ranking_agreement(names | {"mean": transitive}) == (1.0, 1.0)
+    cycle = [[0.0, 1.0, -1.0], [-1.0, 0.0, 1.0], [1.0, -1.0, 0.0]]  # rock-paper-scissors
+    router_agreement, fraudster_agreement = ranking_agreement(names | {"mean": cycle})
+    assert router_agreement < 0 and fraudster_agreement < 0
