@@ -119,7 +119,10 @@ def init_ray(address: str | None = None, **local_options) -> bool:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **local_options)
+        # "local": a new instance of our own. Without an address, ray.init would join the latest cluster
+        # that `ray start` left on this machine (/tmp/ray/ray_current_cluster): someone else's job, and
+        # one that ends ours when it stops.
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False, **local_options)
     return True
 
 

@@ -104,10 +104,23 @@ def test_training_survives_a_crashing_env_runner(tmp_path):
         ray.shutdown()
 
 
+RAY_START = ["ray", "start", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+
+
+def cluster_env() -> dict[str, str]:
+    """The environment for `ray start` and the drivers: no inherited address, and no token auth.
+
+    Ray 2.60's head turns token authentication on by itself once ~/.ray/auth_token
+    exists, and a worker node started the same way then cannot join.
+    """
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    return env | {"RAY_AUTH_MODE": "disabled"}
+
+
 def test_training_on_a_two_node_cluster(tmp_path):
     port = "6391"
-    start = ["ray", "start", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
-    env = {**os.environ, "RAY_ADDRESS": ""}
+    start = RAY_START
+    env = cluster_env()
     try:
         subprocess.run([*start, "--head", f"--port={port}", "--include-dashboard=false"], check=True, env=env,
                        capture_output=True, timeout=120)
@@ -123,4 +136,81 @@ def test_training_on_a_two_node_cluster(tmp_path):
         state = json.loads((tmp_path / "run" / "league_state.json").read_text())
         assert state["iteration"] == 2
     finally:
-        subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
+        stop_ray_cluster(port)
+
+
+def test_local_training_keeps_its_own_ray_instance_beside_a_started_cluster(tmp_path):
+    """Without --address, training starts its own Ray: it neither joins nor dies with a `ray start` cluster."""
+    port = "6392"
+    env = cluster_env()
+    try:
+        subprocess.run([*RAY_START, "--head", f"--port={port}", "--include-dashboard=false"], check=True, env=env,
+                       capture_output=True, timeout=120)
+        iterations = 200
+        config = smoke_config(tmp_path, iterations=iterations, checkpoint_every=20, eval_every=0)
+        run_dir = tmp_path / "run"
+        process = subprocess.Popen(train_command("--config", str(config), "--output", str(run_dir)), env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        latest = run_dir / "checkpoints" / "latest"
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None and not (latest.exists() and latest.read_text().strip() >= "iter_00020"):
+            time.sleep(0.2)
+        assert latest.exists(), "training never got going"
+        stop_ray_cluster(port)  # the other cluster goes away in the middle of the run
+        assert process.poll() is None and latest.read_text().strip() < f"iter_{iterations:05d}", "the run ended before the test"
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-3000:]
+        assert LeagueState.load(run_dir / "league_state.json").iteration == iterations
+    finally:
+        stop_ray_cluster(port)
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """``{pid: (parent pid, command line)}`` of every process, read from /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while we looked
+        table[int(entry)] = (parent, command)
+    return table
+
+
+def stop_ray_cluster(port: str) -> None:
+    """End the Ray cluster whose GCS listens on ``port``, and only it.
+
+    ``ray stop`` would end every Ray instance on the machine, including
+    experiments and other test runs beside this one. The cluster's session
+    name is read from its GCS server's command line; every process naming
+    that session (GCS, raylets, agents) is ended with its descendants (the
+    workers, whose command lines Ray renames).
+    """
+    table = _processes()
+    sessions = {
+        arg.split("=", 1)[1]
+        for command in (c for _, c in table.values() if f"--gcs_server_port={port}" in c)
+        for arg in command.split()
+        if arg.startswith("--session-name=")
+    }
+    if not sessions:
+        return
+    doomed = {pid for pid, (_, command) in table.items() if any(s in command for s in sessions)}
+    grew = True
+    while grew:
+        children = {pid for pid, (parent, _) in table.items() if parent in doomed} - doomed
+        grew = bool(children)
+        doomed |= children
+    doomed.discard(os.getpid())
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        for pid in doomed:
+            try:
+                os.kill(pid, signal_number)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in doomed):
+            time.sleep(0.2)
