@@ -58,7 +58,7 @@ def main() -> None:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory() as run_dir:
         runtime = LeagueRuntime(config, Path(run_dir), LeagueState.new(config.league))

@@ -47,7 +47,7 @@ def measure(config, iterations: int, address: str | None) -> list[dict]:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as run_dir:

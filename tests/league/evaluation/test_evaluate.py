@@ -156,7 +156,7 @@ def trained(tmp_path_factory):
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     runtime, algorithm = train_tiny_run(tmp_path_factory.mktemp("league") / "run")
     yield runtime, algorithm
     algorithm.stop()

@@ -83,7 +83,7 @@ def test_training_survives_a_crashing_env_runner(tmp_path):
     from league.core.config import load_train_config
 
     config = load_train_config(smoke_config(tmp_path, **{"resources.num_env_runners": 1}))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         runtime = LeagueRuntime(config, tmp_path / "run", LeagueState.new(config.league))
         runtime.write_run_files()

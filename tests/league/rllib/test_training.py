@@ -24,7 +24,7 @@ def trained(tmp_path_factory):
     """A smoke league (2 slots per side) trained for 5 iterations, one snapshot per side per iteration."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     config = load_train_config(SMOKE)
     run_dir = tmp_path_factory.mktemp("smoke")
     runtime = LeagueRuntime(config, run_dir, LeagueState.new(config.league))
