@@ -82,6 +82,14 @@ class LeagueConfig(BaseModel):
         return names
 
     @model_validator(mode="after")
+    def _self_play_share_needs_pfsp(self) -> LeagueConfig:
+        if self.main_self_play_share and self.regime is not Regime.PFSP:
+            raise ValueError(
+                f"main_self_play_share applies to regime 'pfsp' only (regime is {self.regime.value!r}); remove it or set 0"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _fixed_regime_has_opponents(self) -> LeagueConfig:
         if self.regime is Regime.FIXED and not self.scripted_opponents:
             raise ValueError("scripted_opponents must name at least one scripted player when regime is 'fixed'")

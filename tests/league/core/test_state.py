@@ -302,3 +302,15 @@ def test_player_validation() -> None:
         Player(name="router_main@it1", role=Role.ROUTER, kind=PlayerKind.HISTORICAL)
     with pytest.raises(ValidationError, match="parent must be None"):
         Player(name="router_main", role=Role.ROUTER, kind=PlayerKind.MAIN, parent="router_x")
+
+
+def test_main_self_play_share_is_checked_and_read_from_older_files():
+    with pytest.raises(ValidationError, match="main_self_play_share applies to regime 'pfsp' only"):
+        LeagueConfig(regime="self_play", main_self_play_share=0.35)
+    with pytest.raises(ValidationError, match="main_self_play_share"):
+        LeagueConfig(main_self_play_share=1.5)
+    assert LeagueConfig(main_self_play_share=0.35).main_self_play_share == 0.35
+    # A league file written before the setting existed reads as 0: PFSP alone, as it was trained.
+    older = LeagueConfig().model_dump(mode="json")
+    older.pop("main_self_play_share")
+    assert LeagueConfig.model_validate(older).main_self_play_share == 0.0
