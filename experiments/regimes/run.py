@@ -66,7 +66,7 @@ SCRIPTED_ROUTERS = ("risk_threshold", "risk_3ds_band", "velocity_rules", "smartp
 SCRIPTED_FRAUDSTERS = ("neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything")
 SIDES = ("router", "fraudster")
 #: The full study: 15 leagues of 2 million env steps and 30 best responses of 768,000: 54 million env
-#: steps, about 65 minutes on 2 cores (leagues with six learning modules train at 12,000-18,000 env
+#: steps, 60 minutes on 2 cores as measured (leagues with six learning modules train at 12,000-18,000 env
 #: steps/s end to end, single best responses near 20,000). In the first study (study_1M/: leagues of
 #: 1 million, best responses of 1 million) the router best responses had flattened by 0.5 million steps
 #: and the fraudster best responses did not improve on their untrained start, so the best responses
