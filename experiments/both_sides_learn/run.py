@@ -53,7 +53,12 @@ def parse_override(text: str) -> tuple[str, object]:
 
 
 def override_tag() -> str:
-    return "".join(f"-{key}.{value}".replace(" ", "").replace(",", "_").strip("[]") for key, value in sorted(PPO_OVERRIDES.items())).replace("[", "").replace("]", "")
+    """The overrides as a run-name suffix: ``vf_clip_param=1000000, hidden=[128, 128]`` -> ``-hidden.128_128-vf_clip_param.1000000``."""
+    tag = ""
+    for key, value in sorted(PPO_OVERRIDES.items()):
+        text = str(value).translate(str.maketrans({" ": None, "[": None, "]": None, ",": "_"}))
+        tag += f"-{key}.{text}"
+    return tag
 
 
 def base_config(name: str, seed: int, budget: int, eval_episodes: int) -> dict:
