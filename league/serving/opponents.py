@@ -29,7 +29,7 @@ import numpy as np
 
 from agents.base import Policy
 from agents.registry import make_policy, policy_names
-from league.serving.errors import BadInput
+from league.serving.errors import BadInput, NotFound
 from league.serving.schemas import SAFE_NAME, OpponentSpec, RunOpponent, ScriptedOpponent
 from smartpay_marl.config import GameConfig
 from smartpay_marl.spaces import build_action_spaces, fraudster_action_nvec
@@ -39,7 +39,11 @@ AGENT_OF_ROLE = {"router": "router_0", "fraudster": "fraudster_0"}
 
 
 class OpponentError(BadInput):
-    """An opponent that cannot be played: unknown name, wrong side, unknown run, unreadable checkpoint."""
+    """An opponent that cannot be played: unknown name, wrong side, a run name that is not a name, unreadable checkpoint."""
+
+
+class UnknownOpponent(NotFound):
+    """A run or a run's player that this server does not hold (404: the request was well formed)."""
 
 
 class SharedPolicy(Policy):
@@ -110,7 +114,7 @@ class OpponentCatalog:
         for name in self.run_names():
             try:
                 run = self._open_run(name)
-            except OpponentError as error:
+            except (OpponentError, UnknownOpponent) as error:
                 runs[name] = {"error": str(error)}
                 continue
             runs[name] = {
@@ -129,6 +133,8 @@ class OpponentCatalog:
         The game is ``make_game(config)`` against a scripted baseline, and the run's own game with
         ``config`` laid over it against a run's player.
         """
+        if isinstance(spec, str):  # the shorthand: a bare scripted name
+            spec = ScriptedOpponent(name=spec)
         if isinstance(spec, ScriptedOpponent):
             game = make_game(config)
             return ResolvedOpponent(self._scripted(spec.name, role, game, seed), f"scripted:{spec.name}", game)
@@ -153,7 +159,7 @@ class OpponentCatalog:
         player = next((p for p in run.state.players if p.name == spec.player), None)
         if player is None:
             known = ", ".join(p.name for p in run.state.players if p.role.value == role)
-            raise OpponentError(
+            raise UnknownOpponent(
                 f"opponent.player: {spec.player!r} is not a player of run {spec.run!r}; its {role} players are: {known}"
             )
         if player.role.value != role:
@@ -208,7 +214,7 @@ class OpponentCatalog:
             candidate = (self.runs_dir / name).resolve()
             available = self.run_names()
             if candidate.parent != self.runs_dir or name not in available:
-                raise OpponentError(
+                raise UnknownOpponent(
                     f"opponent.run: unknown run {name!r}; allowed values: {', '.join(available) or '(none under --runs)'}"
                 )
             try:
