@@ -255,7 +255,7 @@ def _validation_reply(request: Request, problems: list[dict]) -> JSONResponse:
         # FastAPI parses a body as JSON only when it is declared so; anything else never reaches the models.
         got = f"Content-Type {content_type[:100]!r}" if content_type else "no Content-Type"
         return JSONResponse({"detail": f"body: send JSON with Content-Type: application/json, got {got}"}, status_code=415)
-    errors = [{"type": p.get("type"), "loc": _location(p.get("loc", ())), "msg": p.get("msg", "")} for p in problems]
+    errors = [{"type": p.get("type"), "loc": _where(p), "msg": p.get("msg", "")} for p in problems]
     message = "; ".join(_describe_problem(problem) for problem in problems)
     return JSONResponse({"detail": message, "errors": errors}, status_code=422)
 
@@ -295,9 +295,16 @@ def _location(loc: tuple | list) -> str:
     return ".".join(names) or "body"
 
 
+def _where(problem: dict) -> str:
+    """The field a problem is about: the body's role when the body's form could not be told, else its location."""
+    if problem.get("type") == "role":  # the discriminator of POST /sessions reports at the body itself
+        return "role"
+    return _location(problem.get("loc", ()))
+
+
 def _describe_problem(problem: dict) -> str:
     """One pydantic problem as ``field: message (got value)``."""
-    text = f"{_location(problem.get('loc', ()))}: {problem.get('msg', 'invalid')}"
+    text = f"{_where(problem)}: {problem.get('msg', 'invalid')}"
     expected = (problem.get("ctx") or {}).get("expected")
     if expected and str(expected) not in text:
         text += f" (allowed values: {expected})"

@@ -381,7 +381,7 @@ def create_session_type(max_cycles: int, max_delay: int, max_levels: int, runs_e
         Discriminator(
             _role_of,
             custom_error_type="role",
-            custom_error_message="role: must be 'router' or 'fraudster'",
+            custom_error_message="must be 'router' or 'fraudster' (the body is an object with role, opponent, config, seed)",
         ),
     ]
 
