@@ -4,6 +4,9 @@ Load it with ``SCHEMATHESIS_HOOKS=tests.league.serving.schemathesis_baseline`` (
 root on ``PYTHONPATH``); the schema-fuzz test and ``experiments/serve/fuzz.sh`` both do. The run's
 summary counts the failures dropped here, so none is hidden.
 
+It also serialises ``ast.parse`` (see :func:`_parse_one_at_a_time`): a workaround for the runner, not for
+the API.
+
 Accepted, and why:
 
 - ``positive_data_acceptance`` on ``POST /sessions`` answered 422 because of one of the two relations
@@ -15,7 +18,9 @@ Accepted, and why:
 
 from __future__ import annotations
 
+import ast
 import json
+import threading
 
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
@@ -36,6 +41,21 @@ def is_accepted(operation: str, failure_kind: str, status: int, detail: str) -> 
         and status == 422
         and any(rule in detail for rule in CROSS_FIELD_RULES)
     )
+
+
+_AST_LOCK = threading.Lock()
+_ast_parse = ast.parse
+
+
+def _parse_one_at_a_time(*args, **kwargs):
+    # With --workers 2, Hypothesis (describing a lambda of Schemathesis' generators) runs ast.parse in two
+    # threads at once, and CPython 3.11's parser is not safe for that: it raises "SystemError: AST
+    # constructor recursion depth mismatch", which Schemathesis reports as a runtime error of the run.
+    with _AST_LOCK:
+        return _ast_parse(*args, **kwargs)
+
+
+ast.parse = _parse_one_at_a_time
 
 
 @schemathesis.hook
