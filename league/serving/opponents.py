@@ -1,5 +1,11 @@
 """Who plays the other side of a served game: scripted baselines and players of league runs.
 
+A scripted opponent is named by its registry name (a bare string, the
+shorthand, or ``{"kind": "scripted", "name": ...}``). A run or run player the
+server does not hold answers 404 (:class:`UnknownOpponent`); an opponent that
+exists but cannot play this session (the wrong side, other action sizes)
+answers 422 (:class:`OpponentError`).
+
 Scripted baselines come from :func:`agents.registry.make_policy`, a fresh
 instance per session (some keep state: the bandit, the adaptive ring, random
 players), reset with the session's seed.
@@ -148,7 +154,13 @@ class OpponentCatalog:
         if name not in known:
             raise OpponentError(f"opponent.name: unknown scripted {role} {name!r}; allowed values: {', '.join(known)}")
         kwargs = {"action_nvec": fraudster_action_nvec(game)} if role == "fraudster" else {}
-        policy = make_policy(name, role, **kwargs)
+        try:
+            policy = make_policy(name, role, **kwargs)
+        except ValueError as error:  # a fixed ring whose level index this config's level lists do not have
+            raise OpponentError(
+                f"opponent.name: scripted {role} {name!r} cannot play this session's levels: {error}; give "
+                "config.intensity_levels, stealth_levels and burst_levels more levels, or choose another opponent"
+            ) from None
         policy.reset(1, seed=seed)
         return policy
 

@@ -14,6 +14,10 @@ Accepted, and why:
   compare two values of a request): ``low <= high`` of ``chargeback_delay`` and ``review_delay``, and
   ``max(intensity_levels) <= 1 - customer_arrival_rate``. Every other bound GameConfig enforces is in the
   schema. Only a 422 whose message names one of these relations is dropped.
+- The same on ``POST /sessions`` for a third relation, between the opponent and the config: a scripted
+  ring that plays fixed level indices (``stealth_fraud`` plays intensity 2, ``max_everything`` the top
+  level, ...) cannot play a config whose level lists are shorter than that. The schema would have to tie
+  each scripted name to minimum list lengths; the 422 names ``opponent.name`` and the levels.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ import threading
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
 
-#: The messages of GameConfig's cross-field checks (smartpay_marl/config.py); nothing else is accepted.
+#: The messages of GameConfig's cross-field checks (smartpay_marl/config.py) and of the opponent-levels check
+#: (league/serving/opponents.py); nothing else is accepted.
 CROSS_FIELD_RULES = (
     "chargeback_delay must satisfy 1 <= low <= high",
     "review_delay must satisfy 1 <= low <= high",
     "intensity_levels must not exceed the idle share",
+    "cannot play this session's levels",
 )
 
 

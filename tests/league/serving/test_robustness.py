@@ -133,6 +133,14 @@ def test_a_bare_scripted_name_is_the_opponent_shorthand(http):
     assert wrong_side.status_code == 422 and "velocity_rules" in wrong_side.json()["detail"]
 
 
+def test_a_fixed_scripted_ring_beyond_the_configs_levels_gets_422_not_500(http):
+    # stealth_fraud plays intensity index 2; found by the schema fuzzer as a 500 before.
+    reply = http.post("/sessions", json={**ROUTER_SESSION, "opponent": "stealth_fraud",
+                                         "config": {"intensity_levels": [0.0, 0.1]}})  # fmt: skip
+    assert reply.status_code == 422, reply.text
+    assert "opponent.name" in reply.json()["detail"] and "intensity index 2" in reply.json()["detail"]
+
+
 def test_an_unexpected_failure_is_one_line_with_a_request_id_and_a_logged_trace(http, caplog, monkeypatch):
     session_id = open_session(http)
 
