@@ -2,18 +2,21 @@
 # The long schemathesis run of issue 22: about 2 minutes, 2 workers, every check, against the real server
 # process on loopback, with the baseline hooks of tests/league/serving/schemathesis_baseline.py.
 #
-#   bash experiments/serve/fuzz.sh [PORT] [SECONDS]     (defaults 8722, 120; run from the repository root)
+#   bash experiments/serve/fuzz.sh [PORT] [SECONDS] [OUT]   (defaults 8722, 120, experiments/serve/fuzz.txt)
 #
-# Writes experiments/serve/fuzz.txt: the command, the machine, schemathesis' report, and what the server
-# logged (every traceback would be there).
+# SERVER_ARGS overrides the server's limits (default: room for every session the fuzzer opens, idle sessions
+# reclaimed at once, so that schema-valid POST /sessions reach the game instead of a 429).
+# Writes OUT: the command, the machine, schemathesis' report, and what the server logged (every traceback
+# would be there).
 set -euo pipefail
 port=${1:-8722}
 seconds=${2:-120}
-out=experiments/serve/fuzz.txt
+out=${3:-experiments/serve/fuzz.txt}
+server_args=${SERVER_ARGS:---max-sessions 64 --max-sessions-per-client 64 --reclaim-idle 0}
 server_log=$(mktemp)
 export PYTHONPATH=$PWD
-python -m league.cli serve --port "$port" --log-level warning \
-    --max-sessions 64 --max-sessions-per-client 64 --reclaim-idle 0 >"$server_log" 2>&1 &
+# shellcheck disable=SC2086  # the limits are separate words
+python -m league.cli serve --port "$port" --log-level warning $server_args >"$server_log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -f "$server_log"' EXIT
 for _ in $(seq 60); do
@@ -23,7 +26,7 @@ done
 command=(schemathesis run "http://127.0.0.1:$port/openapi.json" --checks all --workers 2 --max-time "$seconds" --seed 2222)
 {
     echo "command: SCHEMATHESIS_HOOKS=tests.league.serving.schemathesis_baseline ${command[*]}"
-    echo "server: python -m league.cli serve --port $port --log-level warning --max-sessions 64 --max-sessions-per-client 64 --reclaim-idle 0"
+    echo "server: python -m league.cli serve --port $port --log-level warning $server_args"
     echo "machine: $(nproc) CPU cores, shared with other work (load average at start: $(cut -d' ' -f1-3 /proc/loadavg)); $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
 } >"$out"

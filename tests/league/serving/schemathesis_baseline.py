@@ -23,8 +23,11 @@ Accepted, and why:
 from __future__ import annotations
 
 import ast
+import atexit
 import json
+import sys
 import threading
+from collections import Counter
 
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
@@ -39,14 +42,27 @@ CROSS_FIELD_RULES = (
 )
 
 
+#: Failures dropped, by the rule their message names; printed when the run ends.
+DROPPED: Counter[str] = Counter()
+
+
+def accepted_rule(operation: str, failure_kind: str, status: int, detail: str) -> str | None:
+    """The rule of :data:`CROSS_FIELD_RULES` that makes a failure one the baseline accepts, or None."""
+    if operation != "POST /sessions" or failure_kind != "RejectedPositiveData" or status != 422:
+        return None
+    return next((rule for rule in CROSS_FIELD_RULES if rule in detail), None)
+
+
 def is_accepted(operation: str, failure_kind: str, status: int, detail: str) -> bool:
     """Whether a failure is one the baseline accepts (see the module docstring)."""
-    return (
-        operation == "POST /sessions"
-        and failure_kind == "RejectedPositiveData"
-        and status == 422
-        and any(rule in detail for rule in CROSS_FIELD_RULES)
-    )
+    return accepted_rule(operation, failure_kind, status, detail) is not None
+
+
+@atexit.register
+def _report_dropped() -> None:
+    if DROPPED:
+        counts = "; ".join(f"{count} x {rule!r}" for rule, count in DROPPED.most_common())
+        print(f"baseline (tests/league/serving/schemathesis_baseline.py) dropped: {counts}", file=sys.stderr)
 
 
 _AST_LOCK = threading.Lock()
@@ -74,4 +90,8 @@ def filter_failure(context, failure, case, response) -> bool:
     except (ValueError, AttributeError):
         return True
     operation = f"{case.method.upper()} {case.operation.path}"
-    return not is_accepted(operation, type(failure).__name__, response.status_code, str(detail))
+    with _AST_LOCK:  # any lock will do for the counter; hooks run in the worker threads
+        rule = accepted_rule(operation, type(failure).__name__, response.status_code, str(detail))
+        if rule is not None:
+            DROPPED[rule] += 1
+    return rule is None
