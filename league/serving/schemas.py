@@ -9,9 +9,9 @@ Request bodies are validated strictly against the published OpenAPI schema:
 actions state their length and each value's range, scripted opponents are
 enums per role, and a session's config is GameConfig's own fields with the
 bounds GameConfig checks (:func:`session_config_model`). What the schema
-cannot state (a relation between two config fields, the session's side and
-its number of levels) is checked when the request is played, with a 422
-naming the field.
+cannot state is checked when the request is served, with a message naming
+the field: a relation between two fields of one request (422), and what only
+the session knows, its side and its number of levels (409).
 
 The router's readable view is :class:`smartpay_marl.models.StepView`, the model
 the ``ansi`` render prints. The fraud ring sees much less (outcomes of its own
