@@ -23,7 +23,7 @@ for _ in $(seq 60); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
     sleep 0.5
 done
-command=(schemathesis run "http://127.0.0.1:$port/openapi.json" --checks all --workers 2 --max-time "$seconds" --seed 2222)
+command=(schemathesis --config-file tests/league/serving/schemathesis.toml run "http://127.0.0.1:$port/openapi.json" --checks all --workers 2 --max-time "$seconds" --seed 2222)
 {
     echo "command: SCHEMATHESIS_HOOKS=tests.league.serving.schemathesis_baseline ${command[*]}"
     echo "server: python -m league.cli serve --port $port --log-level warning $server_args"

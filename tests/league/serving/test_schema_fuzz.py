@@ -12,6 +12,7 @@ about two minutes with two workers and every check.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from tests.league.serving.conftest import REPO, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance"
 #: The fuzzing server: room for every session the fuzzer opens, idle ones reclaimed at once, so that a schema-valid
 #: POST /sessions reaches the game rather than a 429.
@@ -42,7 +44,7 @@ def test_the_server_keeps_its_openapi_contract_under_schemathesis():
     try:
         env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMATHESIS_HOOKS": "tests.league.serving.schemathesis_baseline"}
         completed = subprocess.run(
-            [*command, "run", f"{url}/openapi.json", "--checks", CHECKS, "--max-examples", "15", "--max-time", "25",
+            [*command, "--config-file", str(CONFIG), "run", f"{url}/openapi.json", "--checks", CHECKS, "--max-examples", "15", "--max-time", "25",
              "--workers", "1", "--seed", "22", "--no-color"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
         )  # fmt: skip
@@ -50,4 +52,7 @@ def test_the_server_keeps_its_openapi_contract_under_schemathesis():
         stop_server(process)
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-6000:]
-    assert "No issues found" in output and "Stateful" in output, output[-3000:]
+    # Every generated case passed (a warning, such as one about many 4xx answers, may still be printed).
+    counts = re.search(r"(\d+) generated, (\d+) passed", output)
+    assert counts and counts.group(1) == counts.group(2) and int(counts.group(1)) >= 200, output[-3000:]
+    assert "Stateful" in output and "Failures:" not in output and "Errors:" not in output, output[-3000:]
