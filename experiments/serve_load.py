@@ -43,6 +43,7 @@ def start_server(max_sessions: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "league.cli", "serve", "--port", str(port), "--max-sessions", str(max_sessions),
+         "--max-sessions-per-client", str(max_sessions),  # every load thread comes from 127.0.0.1
          "--log-level", "warning"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )  # fmt: skip

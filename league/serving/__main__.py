@@ -1,4 +1,4 @@
-"""``python -m league.serving [--host H] [--port P] [--runs DIR]``: the same as ``smartpay-marl serve``."""
+"""``python -m league.serving [--host H] [--port P] [--runs DIR] [--logs DIR] ...``: the same as ``smartpay-marl serve``."""
 
 from __future__ import annotations
 

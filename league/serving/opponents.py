@@ -1,5 +1,11 @@
 """Who plays the other side of a served game: scripted baselines and players of league runs.
 
+A scripted opponent is named by its registry name (a bare string, the
+shorthand, or ``{"kind": "scripted", "name": ...}``). A run or run player the
+server does not hold answers 404 (:class:`UnknownOpponent`); an opponent that
+exists but cannot play this session (the wrong side, other action sizes)
+answers 422 (:class:`OpponentError`).
+
 Scripted baselines come from :func:`agents.registry.make_policy`, a fresh
 instance per session (some keep state: the bandit, the adaptive ring, random
 players), reset with the session's seed.
@@ -29,7 +35,7 @@ import numpy as np
 
 from agents.base import Policy
 from agents.registry import make_policy, policy_names
-from league.serving.errors import BadInput
+from league.serving.errors import BadInput, NotFound
 from league.serving.schemas import SAFE_NAME, OpponentSpec, RunOpponent, ScriptedOpponent
 from smartpay_marl.config import GameConfig
 from smartpay_marl.spaces import build_action_spaces, fraudster_action_nvec
@@ -39,7 +45,11 @@ AGENT_OF_ROLE = {"router": "router_0", "fraudster": "fraudster_0"}
 
 
 class OpponentError(BadInput):
-    """An opponent that cannot be played: unknown name, wrong side, unknown run, unreadable checkpoint."""
+    """An opponent that cannot be played: unknown name, wrong side, a run name that is not a name, unreadable checkpoint."""
+
+
+class UnknownOpponent(NotFound):
+    """A run or a run's player that this server does not hold (404: the request was well formed)."""
 
 
 class SharedPolicy(Policy):
@@ -110,7 +120,7 @@ class OpponentCatalog:
         for name in self.run_names():
             try:
                 run = self._open_run(name)
-            except OpponentError as error:
+            except (OpponentError, UnknownOpponent) as error:
                 runs[name] = {"error": str(error)}
                 continue
             runs[name] = {
@@ -129,6 +139,8 @@ class OpponentCatalog:
         The game is ``make_game(config)`` against a scripted baseline, and the run's own game with
         ``config`` laid over it against a run's player.
         """
+        if isinstance(spec, str):  # the shorthand: a bare scripted name
+            spec = ScriptedOpponent(name=spec)
         if isinstance(spec, ScriptedOpponent):
             game = make_game(config)
             return ResolvedOpponent(self._scripted(spec.name, role, game, seed), f"scripted:{spec.name}", game)
@@ -142,7 +154,13 @@ class OpponentCatalog:
         if name not in known:
             raise OpponentError(f"opponent.name: unknown scripted {role} {name!r}; allowed values: {', '.join(known)}")
         kwargs = {"action_nvec": fraudster_action_nvec(game)} if role == "fraudster" else {}
-        policy = make_policy(name, role, **kwargs)
+        try:
+            policy = make_policy(name, role, **kwargs)
+        except ValueError as error:  # a fixed ring whose level index this config's level lists do not have
+            raise OpponentError(
+                f"opponent.name: scripted {role} {name!r} cannot play this session's levels: {error}; give "
+                "config.intensity_levels, stealth_levels and burst_levels more levels, or choose another opponent"
+            ) from None
         policy.reset(1, seed=seed)
         return policy
 
@@ -153,7 +171,7 @@ class OpponentCatalog:
         player = next((p for p in run.state.players if p.name == spec.player), None)
         if player is None:
             known = ", ".join(p.name for p in run.state.players if p.role.value == role)
-            raise OpponentError(
+            raise UnknownOpponent(
                 f"opponent.player: {spec.player!r} is not a player of run {spec.run!r}; its {role} players are: {known}"
             )
         if player.role.value != role:
@@ -208,7 +226,7 @@ class OpponentCatalog:
             candidate = (self.runs_dir / name).resolve()
             available = self.run_names()
             if candidate.parent != self.runs_dir or name not in available:
-                raise OpponentError(
+                raise UnknownOpponent(
                     f"opponent.run: unknown run {name!r}; allowed values: {', '.join(available) or '(none under --runs)'}"
                 )
             try:

@@ -19,13 +19,15 @@ opponent's action for the current observation is computed once and kept until
 the step, so asking what-ifs never advances a stateful opponent.
 
 :class:`SessionStore` gives each session its own lock (requests to one session
-run one at a time; different sessions run in parallel), refuses new sessions
-beyond ``max_sessions`` and forgets sessions idle for ``idle_timeout_s``.
+run one at a time; different sessions run in parallel), bounds the sessions
+open in all and per remote address, reclaims long-idle sessions when a new
+one finds no room, and forgets sessions idle for ``idle_timeout_s``.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import secrets
 import threading
 import time
@@ -35,18 +37,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from agents.base import Policy
-from league.serving.errors import BadInput, EpisodeOver, SessionNotFound, TooManySessions
-from league.serving.schemas import FraudsterView, GameReply, SessionCreated
+from league.serving.errors import ActionNotPlayable, BadInput, EpisodeOver, SessionNotFound, TooManySessions
+from league.serving.schemas import (
+    ActionPayload,
+    FraudsterActionInput,
+    FraudsterView,
+    GameReply,
+    RouterActionInput,
+    SessionCreated,
+)
 from smartpay_marl.config import GameConfig, make_game_config, validation_message
 from smartpay_marl.layout import FRAUDSTER, ROUTER
-from smartpay_marl.models import FraudsterAction, RouterAction
+from smartpay_marl.models import FraudsterAction
 from smartpay_marl.pettingzoo_env import SmartPayParallelEnv
 
 AGENT_OF_ROLE = {"router": ROUTER, "fraudster": FRAUDSTER}
-ACTION_MODEL = {ROUTER: RouterAction, FRAUDSTER: FraudsterAction}
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,8 @@ class GameLimits:
         try:
             game = make_game_config(**fields)
         except ValueError as error:
-            raise BadInput(f"config: {error}") from None
+            message = str(error).removeprefix("invalid game config: ")
+            raise BadInput(message if message.startswith("config") else f"config: {message}") from None
         if game.max_cycles > self.max_cycles:
             raise BadInput(f"config.max_cycles: at most {self.max_cycles} on this server, got {game.max_cycles}")
         if game.longest_delay > self.max_delay:
@@ -77,24 +86,45 @@ class GameLimits:
         return game
 
 
-def parse_action(agent: str, payload: dict[str, Any] | list[int], env: SmartPayParallelEnv, field: str = "action") -> np.ndarray:
-    """An agent's action from a typed model's fields or a raw MultiDiscrete vector, checked against the game.
+_ACTION_ADAPTER = TypeAdapter(ActionPayload)
+ROLE_OF_AGENT = {ROUTER: "router", FRAUDSTER: "fraudster"}
+ACTION_FORMS = {
+    ROUTER: "a RouterAction {gateway, decision, retry} or the vector [gateway, decision, retry]",
+    FRAUDSTER: "a FraudsterAction {intensity, stealth, burst, strategy} or the vector [intensity, stealth, burst, strategy]",
+}
 
-    Raises :class:`BadInput` naming the field and the allowed values.
+
+def parse_action(agent: str, payload: Any, env: SmartPayParallelEnv, field: str = "action") -> np.ndarray:
+    """An agent's action from a typed model, its fields as a dict, or a raw MultiDiscrete vector, checked against the game.
+
+    ``payload`` is what the request model parsed (``RouterActionInput``, ``FraudsterActionInput`` or a tuple)
+    or, from Python callers, any of the forms before parsing. Raises :class:`BadInput` (422) for what no
+    session could play and :class:`ActionNotPlayable` (409) for what this session cannot (the other side's
+    action, a level beyond its config's levels), each naming the field and the allowed values.
     """
-    if isinstance(payload, dict):
-        model = ACTION_MODEL[agent]
+    if isinstance(payload, BaseModel) and not isinstance(payload, (RouterActionInput, FraudsterActionInput)):
+        payload = payload.model_dump()
+    elif isinstance(payload, np.ndarray):
+        payload = payload.tolist()
+    if not isinstance(payload, (RouterActionInput, FraudsterActionInput, tuple)):
         try:
-            vector = model.model_validate(payload).to_array()
+            payload = _ACTION_ADAPTER.validate_python(payload)
         except ValidationError as error:
             message = validation_message(error).replace("\n", " ")
-            raise BadInput(f"{field}: not a valid {model.__name__} for {agent}: {message}") from None
+            raise BadInput(f"{field}: not a valid action for {agent}: {message}") from None
+    if isinstance(payload, (RouterActionInput, FraudsterActionInput)):
+        side, vector = (ROUTER if isinstance(payload, RouterActionInput) else FRAUDSTER), payload.to_array()
     else:
-        vector = np.asarray(payload, dtype=np.int64)
+        side, vector = (ROUTER if len(payload) == 3 else FRAUDSTER), np.asarray(payload, dtype=np.int64)
+    if side != agent:
+        raise ActionNotPlayable(
+            f"{field}: this is the {ROLE_OF_AGENT[side]}'s action, but {agent} plays this side of the session; "
+            f"send {ACTION_FORMS[agent]}"
+        )
     try:
         return env.simulator.check_actions(agent, vector)[0]
-    except ValueError as error:
-        raise BadInput(f"{field}: {error}") from None
+    except ValueError as error:  # within the schema's bounds, beyond this session's levels
+        raise ActionNotPlayable(f"{field}: {error}") from None
 
 
 class GameSession:
@@ -103,8 +133,12 @@ class GameSession:
     Not thread-safe by itself; hold :attr:`lock` around every call (the app does).
     """
 
-    def __init__(self, session_id: str, role: str, opponent: Policy, opponent_label: str, game: GameConfig, seed: int):
+    def __init__(
+        self, session_id: str, role: str, opponent: Policy, opponent_label: str, game: GameConfig, seed: int,
+        client: str = "",
+    ):  # fmt: skip
         self.session_id = session_id
+        self.client = client  # the remote address that opened it, for the per-client limit
         self.role = role
         self.agent = AGENT_OF_ROLE[role]
         self.opponent_agent = FRAUDSTER if self.agent == ROUTER else ROUTER
@@ -209,57 +243,117 @@ class GameSession:
 
 
 class SessionStore:
-    """Open sessions by id: at most ``max_sessions``, each forgotten after ``idle_timeout_s`` without a request.
+    """Open sessions by id: at most ``max_sessions`` in all and ``max_per_client`` per remote address.
+
+    A session is forgotten after ``idle_timeout_s`` without a request. When a new session finds no room
+    (the server's limit, or the client's own), the session idle the longest among those in the way (all
+    sessions, or the client's own) is reclaimed if it has been idle for at least ``reclaim_idle_s``;
+    otherwise the new session is refused with :class:`TooManySessions`, whose ``Retry-After`` says when
+    the longest-idle session becomes reclaimable. So one client can hold at most ``max_per_client``
+    sessions, and sessions left open but unused give their place up after ``reclaim_idle_s`` as soon as
+    someone needs it, rather than after ``idle_timeout_s``.
 
     Args:
-        max_sessions: open sessions allowed at once; :meth:`open` raises :class:`TooManySessions` beyond.
+        max_sessions: open sessions allowed at once, from all clients together.
         idle_timeout_s: seconds without a request after which a session expires.
+        max_per_client: open sessions allowed at once for one remote address (None: ``max_sessions``).
+        reclaim_idle_s: seconds without a request after which a session may be reclaimed for a new one
+            when there is no room (None: only expiry frees places).
         clock: seconds, monotonic (tests pass a fake one).
     """
 
-    #: How many expired or closed ids are remembered, to say "expired" rather than "unknown".
+    #: How many expired, closed or reclaimed ids are remembered, to say which rather than "unknown".
     REMEMBERED_IDS = 4096
 
-    def __init__(self, max_sessions: int = 64, idle_timeout_s: float = 600.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        max_sessions: int = 64,
+        idle_timeout_s: float = 600.0,
+        max_per_client: int | None = None,
+        reclaim_idle_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
         if idle_timeout_s <= 0:
             raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
+        if max_per_client is not None and max_per_client < 1:
+            raise ValueError(f"max_sessions_per_client must be >= 1, got {max_per_client}")
+        if reclaim_idle_s is not None and reclaim_idle_s < 0:
+            raise ValueError(f"reclaim_idle_s must be >= 0, got {reclaim_idle_s}")
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
+        self.max_per_client = min(max_per_client or max_sessions, max_sessions)
+        self.reclaim_idle_s = reclaim_idle_s
         self.clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, GameSession] = {}
-        self._reserved = 0  # sessions being built outside the lock
-        self._gone: OrderedDict[str, str] = OrderedDict()  # id -> "expired" / "closed"
+        self._reserved: dict[str, int] = {}  # client -> sessions being built outside the lock
+        self._gone: OrderedDict[str, str] = OrderedDict()  # id -> "expired" / "closed" / "reclaimed"
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._sessions)
 
-    def open(self, build: Callable[[str], GameSession]) -> GameSession:
-        """Reserve a place, build the session with a fresh unguessable id outside the lock, and store it."""
+    def count(self, client: str) -> int:
+        """Open sessions of one remote address."""
+        with self._lock:
+            return sum(1 for s in self._sessions.values() if s.client == client)
+
+    def open(self, build: Callable[[str], GameSession], client: str = "") -> GameSession:
+        """Reserve a place for ``client``, build the session with a fresh unguessable id outside the lock, store it."""
         with self._lock:
             self._sweep_locked()
-            if len(self._sessions) + self._reserved >= self.max_sessions:
-                raise TooManySessions(
-                    f"this server holds its maximum of {self.max_sessions} open sessions; close one with "
-                    f"DELETE /sessions/{{id}} or wait for idle sessions to expire ({self.idle_timeout_s:g} s)"
-                )
-            self._reserved += 1
+            self._make_room_locked(client)
+            self._reserved[client] = self._reserved.get(client, 0) + 1
         try:
             session_id = secrets.token_urlsafe(16)
             session = build(session_id)
         finally:
             with self._lock:
-                self._reserved -= 1
+                self._reserved[client] -= 1
+                if not self._reserved[client]:
+                    del self._reserved[client]
         with self._lock:
+            session.client = client
             session.last_used = self.clock()
             self._sessions[session_id] = session
         return session
 
+    def _make_room_locked(self, client: str) -> None:
+        """Reclaim one long-idle session if the server or ``client`` is full; TooManySessions if none may go."""
+        own = [s for s in self._sessions.values() if s.client == client]
+        if len(own) + self._reserved.get(client, 0) >= self.max_per_client:
+            self._reclaim_or_refuse_locked(own, f"this client ({client or 'unknown address'}) already holds its "
+                                                f"maximum of {self.max_per_client} open sessions")  # fmt: skip
+        if len(self._sessions) + sum(self._reserved.values()) >= self.max_sessions:
+            self._reclaim_or_refuse_locked(list(self._sessions.values()),
+                                           f"this server holds its maximum of {self.max_sessions} open sessions")  # fmt: skip
+
+    def _reclaim_or_refuse_locked(self, candidates: list[GameSession], why: str) -> None:
+        now = self.clock()
+        oldest = min(candidates, key=lambda s: s.last_used, default=None)
+        if oldest is not None and self.reclaim_idle_s is not None and now - oldest.last_used >= self.reclaim_idle_s:
+            self._forget_locked(oldest.session_id, "reclaimed")
+            return
+        if oldest is None:  # every place is taken by sessions still being built
+            wait = 1.0
+        elif self.reclaim_idle_s is not None:
+            wait = self.reclaim_idle_s - (now - oldest.last_used)
+        else:
+            wait = self.idle_timeout_s - (now - oldest.last_used)
+        reclaim = (
+            f"a session idle for {self.reclaim_idle_s:g} s is reclaimed when there is no room"
+            if self.reclaim_idle_s is not None
+            else f"idle sessions expire after {self.idle_timeout_s:g} s"
+        )
+        raise TooManySessions(
+            f"{why}; close one with DELETE /sessions/{{id}} or retry in {max(1, math.ceil(wait))} s ({reclaim})",
+            retry_after_s=math.ceil(wait),
+        )
+
     def get(self, session_id: str) -> GameSession:
-        """The session, marked as used now; :class:`SessionNotFound` if unknown, closed or expired."""
+        """The session, marked as used now; :class:`SessionNotFound` if unknown, closed, reclaimed or expired."""
         with self._lock:
             session = self._sessions.get(session_id)
             now = self.clock()
@@ -306,4 +400,9 @@ class SessionStore:
             return f"session {shown!r} expired after {self.idle_timeout_s:g} s without a request; open a new one"
         if why == "closed":
             return f"session {shown!r} was closed; open a new one"
+        if why == "reclaimed":
+            return (
+                f"session {shown!r} was reclaimed for a new session after {self.reclaim_idle_s:g} s without a "
+                "request while the server was full; open a new one"
+            )
         return f"unknown session {shown!r}; open one with POST /sessions"

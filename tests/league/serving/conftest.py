@@ -104,6 +104,7 @@ def stop_server(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="package")
 def server(runs_dir):
     """The real server process, with the tiny run under --runs and at most MAX_SESSIONS sessions."""
-    process, url = start_server(["--runs", str(runs_dir), "--max-sessions", str(MAX_SESSIONS)])
+    process, url = start_server(["--runs", str(runs_dir), "--max-sessions", str(MAX_SESSIONS),
+                                 "--max-sessions-per-client", str(MAX_SESSIONS)])  # fmt: skip
     yield url
     stop_server(process)

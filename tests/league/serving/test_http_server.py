@@ -195,43 +195,54 @@ def expect_error(status: int, call, *fragments: str) -> str:
 def test_bad_actions_get_422_naming_the_field_and_allowed_values(server):
     with GameClient(server) as client:
         client.reset(role="router", opponent="mixed", seed=1, max_cycles=5)
-        expect_error(422, lambda: client.step([3, 0, 0]), "action", "gateway", "0..[2, 3, 1]")
-        expect_error(422, lambda: client.step([1, 2]), "action", "shape")
-        expect_error(422, lambda: client.step({"gateway": 1, "decision": "maybe"}), "decision", "'allow', 'block', '3ds' or 'review'")
-        expect_error(422, lambda: client.step({"intensity": 2}), "RouterAction", "gateway")
-        expect_error(422, lambda: client.simulate([0, 0, 0], opponent_action=[9, 0, 0, 0]), "opponent_action", "intensity")
+        expect_error(422, lambda: client.step([3, 0, 0]), "action[0] (gateway)", "less than or equal to 2", "got 3")
+        expect_error(422, lambda: client.step([1, 2]), "action", "3 integers (router", "4 integers (fraudster")
+        expect_error(422, lambda: client.step([1, 10**20, 1]), "action[1] (decision)", "less than or equal to 3")
+        expect_error(422, lambda: client.step({"gateway": 1, "decision": "maybe"}), "action.decision", "'allow', 'block', '3ds' or 'review'")
+        expect_error(422, lambda: client.step({"gateway": "1"}), "action.gateway", "valid integer")
+        expect_error(422, lambda: client.simulate([0, 0, 0], opponent_action=[10**30, 0, 0, 0]), "opponent_action[0] (intensity)")
+        # Well formed, but not this session's to play: 409 naming what it would take.
+        expect_error(409, lambda: client.step({"intensity": 2}), "fraudster's action", "RouterAction", "gateway")
+        expect_error(409, lambda: client.simulate([0, 0, 0], opponent_action=[9, 0, 0, 0]), "opponent_action", "intensity")
         assert client.state()["step"] == 0  # nothing advanced
+        assert client.step([0, 1.0, 0])["step"] == 1  # JSON Schema's integers include 1.0
         client.reset(role="fraudster", opponent="velocity_rules", seed=1, intensity_levels=[0.0, 0.1])
-        expect_error(422, lambda: client.step({"intensity": 2, "strategy": "mixed"}), "fraudster_0", "MultiDiscrete([2, 4, 4, 5])")
+        expect_error(409, lambda: client.step({"intensity": 2, "strategy": "mixed"}), "fraudster_0", "MultiDiscrete([2, 4, 4, 5])")
         expect_error(422, lambda: client.step({"intensity": 1, "strategy": "phishing"}), "strategy", "card_testing")
 
 
-def test_bad_sessions_get_422(server, runs_dir):
+def test_bad_sessions_get_4xx_naming_the_field(server, runs_dir):
     client = GameClient(server)
     expect_error(422, lambda: client.reset(role="robot"), "role", "'router' or 'fraudster'")
-    expect_error(422, lambda: client.reset(opponent="nobody"), "opponent.name", "allowed values", "stealth_fraud")
-    expect_error(422, lambda: client.reset(role="fraudster", opponent="stealth_fraud"), "unknown scripted router")
-    expect_error(422, lambda: client.reset(max_cycles=0), "max_cycles", "greater than or equal to 1")
-    expect_error(422, lambda: client.reset(max_cycles=GameLimits().max_cycles + 1), "max_cycles", "at most")
-    expect_error(422, lambda: client.reset(chargeback_delay=[20, 10**9]), "chargeback_delay", "<= 1000")
-    expect_error(422, lambda: client.reset(colour="red"), "colour", "Extra inputs are not permitted")
+    expect_error(422, lambda: client.reset(opponent="nobody"), "opponent.name", "stealth_fraud", "got 'nobody'")
+    expect_error(422, lambda: client.reset(role="fraudster", opponent="stealth_fraud"), "opponent.name", "velocity_rules")
+    expect_error(422, lambda: client.reset(max_cycles=0), "config.max_cycles", "greater than or equal to 1")
+    expect_error(422, lambda: client.reset(max_cycles=GameLimits().max_cycles + 1), "config.max_cycles",
+                 f"less than or equal to {GameLimits().max_cycles}")  # fmt: skip
+    expect_error(422, lambda: client.reset(chargeback_delay=[20, 10**9]), "config.chargeback_delay.1", "less than or equal to 1000")
+    expect_error(422, lambda: client.reset(chargeback_delay=[30, 20]), "chargeback_delay must satisfy 1 <= low <= high")
+    expect_error(422, lambda: client.reset(colour="red"), "config.colour", "Extra inputs are not permitted")
     expect_error(422, lambda: client.reset(difficulty="brutal"), "difficulty", "'easy', 'medium' or 'hard'")
+    expect_error(422, lambda: client.reset(steps_per_hour="20"), "config.steps_per_hour", "valid integer")
     expect_error(422, lambda: client.reset(seed=-1), "seed")
-    expect_error(422, lambda: client.reset(opponent={"kind": "alien"}), "opponent", "'scripted', 'run'")
+    expect_error(422, lambda: client.reset(seed=2**64), "seed", "less than or equal to")
+    expect_error(422, lambda: client.reset(opponent={"kind": "alien"}), "opponent", "kind must be 'scripted' or 'run'")
     # Nothing a request sends becomes a path outside --runs, and only league players are played.
     for run in ("..", "../tiny", "/etc", "tiny/snapshots", ".hidden", "tiny\\..", ""):
-        expect_error(422, lambda: client.reset(opponent=run_player(run, "router_main")), "run")
-    expect_error(422, lambda: client.reset(opponent=run_player("not_a_run", "router_main")), "unknown run", "allowed values: tiny")
-    expect_error(422, lambda: client.reset(opponent=run_player("nowhere", "router_main")), "unknown run")
-    expect_error(422, lambda: client.reset(role="fraudster", opponent=run_player(RUN_NAME, "router_main@it99")),
+        expect_error(422, lambda: client.reset(opponent=run_player(run, "router_main")), "opponent.run")
+    # Well formed, but not held by this server: 404.
+    expect_error(404, lambda: client.reset(opponent=run_player("not_a_run", "router_main")), "unknown run", "allowed values: tiny")
+    expect_error(404, lambda: client.reset(opponent=run_player("nowhere", "router_main")), "unknown run")
+    expect_error(404, lambda: client.reset(role="fraudster", opponent=run_player(RUN_NAME, "router_main@it99")),
                  "not a player of run", "router_main, router_main@it1")  # fmt: skip
-    expect_error(422, lambda: client.reset(opponent=run_player(RUN_NAME, "router_scripted:risk_threshold")),
+    expect_error(404, lambda: client.reset(opponent=run_player(RUN_NAME, "router_scripted:risk_threshold")),
                  "not a player of run")  # fmt: skip
     expect_error(422, lambda: client.reset(opponent=run_player(RUN_NAME, "router_main")),
                  "plays the router", "must play the fraudster")  # fmt: skip
-    expect_error(422, lambda: client.reset(opponent=run_player(RUN_NAME, "../../etc/passwd")), "player")
+    expect_error(422, lambda: client.reset(opponent=run_player(RUN_NAME, "../../etc/passwd")), "opponent.player")
     expect_error(422, lambda: client.reset(opponent=run_player(RUN_NAME, "fraudster_main"), intensity_levels=[0.0, 0.1]),
                  "plays fraudster actions of sizes [5, 4, 4, 5]", "[2, 4, 4, 5]")  # fmt: skip
+    expect_error(403, lambda: client.reset(transaction_log="day1.csv"), "config.transaction_log", "--logs")
     assert client.health()["sessions"] == 0
 
 
@@ -260,7 +271,8 @@ def test_sessions_beyond_the_limit_get_429(server):
     try:
         for client in clients[:MAX_SESSIONS]:
             client.reset(opponent="neutral", seed=0, max_cycles=10)
-        expect_error(429, lambda: clients[-1].reset(opponent="neutral"), f"maximum of {MAX_SESSIONS}")
+        detail = expect_error(429, lambda: clients[-1].reset(opponent="neutral"), f"maximum of {MAX_SESSIONS}")
+        assert "this client (127.0.0.1)" in detail and "retry in" in detail
         clients[0].close()
         clients[-1].reset(opponent="neutral", seed=0, max_cycles=10)  # a closed session frees its place
     finally:

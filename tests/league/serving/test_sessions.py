@@ -12,7 +12,7 @@ import pytest
 
 from league.serving.app import ServerSettings, create_app
 from league.serving.errors import SessionNotFound, TooManySessions
-from league.serving.opponents import OpponentCatalog, OpponentError, SharedPolicy
+from league.serving.opponents import OpponentCatalog, OpponentError, SharedPolicy, UnknownOpponent
 from league.serving.schemas import RunOpponent, ScriptedOpponent
 from league.serving.sessions import GameLimits, GameSession, SessionStore
 from smartpay_marl.config import make_game_config
@@ -152,7 +152,7 @@ def test_run_names_never_lead_outside_the_runs_directory(runs_dir, tmp_path):
     try:
         catalog = OpponentCatalog(runs_dir)
         for name in ("escape", "..", "tiny/..", "/tmp"):
-            with pytest.raises(OpponentError, match="opponent.run"):
+            with pytest.raises((OpponentError, UnknownOpponent), match="opponent.run"):
                 catalog._open_run(name)
         assert catalog.run_names() == [RUN_NAME]
     finally:
@@ -186,10 +186,12 @@ def test_request_validation_errors_are_one_line_naming_the_field():
         reply = http.post("/sessions", json={"role": "router", "opponent": {"kind": "scripted"}, "seed": "soon"})
         assert reply.status_code == 422
         detail = reply.json()["detail"]
-        assert "body.opponent.scripted.name: Field required" in detail and "body.seed" in detail
-        assert isinstance(reply.json()["errors"], list)
+        assert "opponent.name: Field required" in detail and "seed: Input should be a valid integer (got 'soon')" in detail
+        assert [e["loc"] for e in reply.json()["errors"]] == ["opponent.name", "seed"]
         bad_json = http.post("/sessions", content=b"{not json", headers={"content-type": "application/json"})
-        assert bad_json.status_code == 422
+        assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["detail"]
+        as_text = http.post("/sessions", content=b"{}", headers={"content-type": "text/plain"})
+        assert as_text.status_code == 415 and "application/json" in as_text.json()["detail"]
 
 
 def test_memory_stays_flat_as_sessions_open_and_close():
