@@ -217,6 +217,14 @@ class GameConfig(BaseModel):
             "order of lookalike_share; None: the template table's. Lets only big-ticket fraud be big."
         ),
     )
+    volume_velocity: bool = Field(
+        True,
+        description=(
+            "Whether the ring's volume (intensity, burst position) raises the velocity of the card it "
+            "uses. False: a ring spreads its attempts over many stolen cards, so only velocity_burst "
+            "attacks look fast."
+        ),
+    )
     fraud_signal_scale: float = Field(
         1.0,
         ge=0,
@@ -301,6 +309,7 @@ class GameConfig(BaseModel):
             or self.strategy_templates is not None
             or self.fraud_signal_scale != 1.0
             or self.channel_amount_shift is not None
+            or not self.volume_velocity
         )
 
     @property

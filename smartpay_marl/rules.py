@@ -218,9 +218,9 @@ E_DIM = 6
     K_MARGIN, K_DISPUTE_FEE, K_REVIEW_COST, K_THREEDS_COST, K_CB_LOW, K_CB_HIGH, K_REVIEW_LOW, K_REVIEW_HIGH,
     K_CHURN, K_INSTABILITY, K_OUTAGE, K_BURST_LENGTH, K_ATTEMPT_COST, K_STEALTH_COST, K_CASHOUT,
     K_HEAT_DECAY, K_HEAT_ATTEMPT, K_HEAT_CAUGHT, K_SCALE, K_MODE, K_MAX_CYCLES, K_IDLE_SHARE,
-    K_REVIEW_CAPACITY, K_THREEDS_CAPACITY, K_CAPACITY_WINDOW, K_FALSE_DECLINE_CHURN, K_SIGNAL_SCALE,
-) = range(27)  # fmt: skip
-K_DIM = 27
+    K_REVIEW_CAPACITY, K_THREEDS_CAPACITY, K_CAPACITY_WINDOW, K_FALSE_DECLINE_CHURN, K_SIGNAL_SCALE, K_VOLUME_VELOCITY,
+) = range(28)  # fmt: skip
+K_DIM = 28
 #: A capacity parameter below zero means unlimited (the default game).
 UNLIMITED = -1.0
 MODE_ZERO_SUM, MODE_PROFIT, MODE_GRADED = 0.0, 1.0, 2.0
@@ -523,7 +523,7 @@ def _ring_attempt(pending, tx, state, next_tx, r, next_u, fraud_action, levels, 
         return 0.0
 
     amount, velocity, international, new_device, geo_mismatch, hidden, pass3 = fraud_attempt(
-        template, r[C_AMOUNT], r[C_VELOCITY], stealth, INTENSITY_VELOCITY * intensity + burst_position,
+        template, r[C_AMOUNT], r[C_VELOCITY], stealth, (INTENSITY_VELOCITY * intensity + burst_position) * params[K_VOLUME_VELOCITY],
         next_u[U_FLAG], next_u[U_FLAG + 1], next_u[U_FLAG + 2], next_u[U_FLAG + 3], levels[L_AMOUNT_SHIFT],
     )  # fmt: skip
     use_validated = state[S_VALIDATED] >= 1.0 and template != CARD_TESTING

@@ -200,6 +200,7 @@ class Simulator:
         params[rules.K_CAPACITY_WINDOW] = config.capacity_window
         params[rules.K_FALSE_DECLINE_CHURN] = config.false_decline_churn
         params[rules.K_SIGNAL_SCALE] = config.fraud_signal_scale
+        params[rules.K_VOLUME_VELOCITY] = 1.0 if config.volume_velocity else 0.0
         return params
 
     _STATE_ARRAYS = ("pending", "tx", "hour", "state", "gateways", "history", "calendar", "start_hour")
