@@ -9,7 +9,7 @@ manual review while the window's review budget lasts, then to 3-D Secure
 while that budget lasts, then is blocked; every other payment is allowed, and
 routing is smart (health x BIN affinity, with failover). A ring that targets a
 segment plays the strategy whose template is that channel's, at the moderate
-settings of :mod:`agents.fraudsters`.
+stealth of :mod:`agents.fraudsters`, at full volume (see :func:`target_fraudsters`).
 
 The guard knows the budgets (a public rule of the game) and counts its own
 reviews and challenges; it counts steps itself, from the batch's reset, so it
@@ -22,28 +22,38 @@ from itertools import combinations
 
 import numpy as np
 
-from agents.fraudsters import MODERATE_BURST, MODERATE_INTENSITY, MODERATE_STEALTH, FixedFraudster
-from agents.routers import ScriptedRouter, affinity_gateway, amount_feature, retry_choice, router_actions
+from agents.fraudsters import MODERATE_STEALTH, FixedFraudster
+from agents.routers import ScriptedRouter, affinity_gateway, retry_choice, router_actions
+from smartpay_marl.generator import MERCHANT_LOG_SPEND
+from smartpay_marl.rules import LOG_AMOUNT_SCALE
 from smartpay_marl.config import GameConfig
 from smartpay_marl.fraud import LOOKALIKE_SEGMENTS, LOOKALIKE_TEMPLATES
 from smartpay_marl.layout import ALLOW, BLOCK, REVIEW, ROUTER_OBS, THREEDS
+from smartpay_marl.spaces import fraudster_action_nvec
 
 _AMOUNT = ROUTER_OBS["amount"].start
 _VELOCITY = ROUTER_OBS["velocity"].start
 _GEO = ROUTER_OBS["geo_mismatch"].start
 _NEW_DEVICE = ROUTER_OBS["new_device"].start
 _PAYMENT = ROUTER_OBS["payment"].start
+_MERCHANT = ROUTER_OBS["merchant"]
 
-#: A big-ticket purchase: at least this many dollars.
-BIG_TICKET_DOLLARS = 300.0
+#: A big-ticket purchase: at least this many times the merchant category's median spend.
+BIG_TICKET_RATIO = 2.5
 #: Card velocity feature (transactions in the last hour / 10) from which a card looks like a top-up burst.
 VELOCITY_SIGNATURE = 0.3
 
 
-def channel_signature(observations: np.ndarray, segment: str) -> np.ndarray:
-    """Which pending payments show ``segment``'s channel signature, ``(N,)`` bool."""
+def channel_signature(observations: np.ndarray, segment: str, big_ticket_ratio: float = BIG_TICKET_RATIO) -> np.ndarray:
+    """Which pending payments show ``segment``'s channel signature, ``(N,)`` bool.
+
+    Big ticket: the amount is at least ``big_ticket_ratio`` times the median
+    spend of its merchant category (a merchant knows its own categories' spend).
+    """
     if segment == "big_ticket":
-        return observations[:, _AMOUNT] >= amount_feature(BIG_TICKET_DOLLARS)
+        dollars = np.expm1(observations[:, _AMOUNT].astype(np.float64) * LOG_AMOUNT_SCALE)
+        median = np.exp(MERCHANT_LOG_SPEND[np.argmax(observations[:, _MERCHANT], axis=1)])
+        return dollars >= big_ticket_ratio * median
     if segment == "gamers":
         return observations[:, _VELOCITY] >= VELOCITY_SIGNATURE
     if segment == "travellers":
@@ -61,6 +71,7 @@ class ChannelGuardRouter(ScriptedRouter):
         review_capacity, threeds_capacity: the game's budgets per window (None: unlimited).
         window: steps per capacity window.
         overflow: decision once both budgets are spent: ``"block"`` or ``"allow"``.
+        big_ticket_ratio: the big-ticket channel's threshold, in medians of the merchant category's spend.
     """
 
     def __init__(
@@ -72,6 +83,7 @@ class ChannelGuardRouter(ScriptedRouter):
         overflow: str = "block",
         retry: bool = True,
         name: str | None = None,
+        big_ticket_ratio: float = BIG_TICKET_RATIO,
     ):
         unknown = [s for s in segments if s not in LOOKALIKE_SEGMENTS]
         if unknown or not segments:
@@ -82,6 +94,7 @@ class ChannelGuardRouter(ScriptedRouter):
         self.review_capacity = np.inf if review_capacity is None else review_capacity
         self.threeds_capacity = np.inf if threeds_capacity is None else threeds_capacity
         self.overflow = BLOCK if overflow == "block" else ALLOW
+        self.big_ticket_ratio = float(big_ticket_ratio)
         self.name = name or "guard_" + "_".join(segments)
         self.reset(1)
 
@@ -100,7 +113,7 @@ class ChannelGuardRouter(ScriptedRouter):
         self._step += 1
         watched = np.zeros(num_envs, dtype=bool)
         for segment in self.segments:
-            watched |= channel_signature(observations, segment)
+            watched |= channel_signature(observations, segment, self.big_ticket_ratio)
         watched &= observations[:, _PAYMENT] > 0.5
         review = watched & (self._reviews < self.review_capacity)
         challenge = watched & ~review & (self._challenges < self.threeds_capacity)
@@ -112,13 +125,18 @@ class ChannelGuardRouter(ScriptedRouter):
         return router_actions(affinity_gateway(observations), decision, retry_choice(self.retry), num_envs)
 
 
-def guard_routers(config: GameConfig, max_channels: int = 2) -> list[ChannelGuardRouter]:
+def guard_routers(
+    config: GameConfig, max_channels: int = 2, big_ticket_ratio: float = BIG_TICKET_RATIO
+) -> list[ChannelGuardRouter]:
     """A guard for every channel and every pair of channels (up to ``max_channels``), within ``config``'s budgets."""
     routers = []
     for size in range(1, max_channels + 1):
         for segments in combinations(LOOKALIKE_SEGMENTS, size):
             routers.append(
-                ChannelGuardRouter(segments, config.review_capacity, config.threeds_capacity, config.capacity_window)
+                ChannelGuardRouter(
+                    segments, config.review_capacity, config.threeds_capacity, config.capacity_window,
+                    big_ticket_ratio=big_ticket_ratio,
+                )  # fmt: skip
             )
     return routers
 
@@ -136,8 +154,15 @@ def segment_strategy(config: GameConfig, segment: str) -> int:
     return int(matches[0])
 
 
-def target_fraudsters(config: GameConfig) -> list[FixedFraudster]:
-    """A ring targeting each look-alike segment whose channel a strategy plays, at the moderate settings."""
+def target_fraudsters(
+    config: GameConfig, intensity: int = -1, stealth: int = MODERATE_STEALTH, burst: int = -1
+) -> list[FixedFraudster]:
+    """A ring targeting each look-alike segment whose channel a strategy plays.
+
+    By default at the highest intensity and burst rate (volume costs a ring
+    nothing in the zero-sum game, so a weaker ring would only measure volume)
+    and light stealth.
+    """
     rings = []
     for segment in LOOKALIKE_SEGMENTS:
         try:
@@ -145,6 +170,6 @@ def target_fraudsters(config: GameConfig) -> list[FixedFraudster]:
         except ValueError:
             continue
         rings.append(
-            FixedFraudster(MODERATE_INTENSITY, MODERATE_STEALTH, MODERATE_BURST, strategy, name=f"target_{segment}")
+            FixedFraudster(intensity, stealth, burst, strategy, name=f"target_{segment}", action_nvec=fraudster_action_nvec(config))
         )
     return rings
