@@ -24,11 +24,12 @@ import numpy as np
 
 from agents.fraudsters import MODERATE_STEALTH, FixedFraudster
 from agents.routers import ScriptedRouter, affinity_gateway, retry_choice, router_actions
-from smartpay_marl.generator import MERCHANT_LOG_SPEND
-from smartpay_marl.rules import LOG_AMOUNT_SCALE
 from smartpay_marl.config import GameConfig
-from smartpay_marl.fraud import LOOKALIKE_SEGMENTS, LOOKALIKE_TEMPLATES
+from smartpay_marl.fraud import LOOKALIKE_SEGMENTS, LOOKALIKE_TEMPLATES, TEMPLATE_NAMES
+from smartpay_marl.generator import MERCHANT_LOG_SPEND
 from smartpay_marl.layout import ALLOW, BLOCK, REVIEW, ROUTER_OBS, THREEDS
+from smartpay_marl.rules import LOG_AMOUNT_SCALE
+from smartpay_marl.simulator import strategy_template_ids
 from smartpay_marl.spaces import fraudster_action_nvec
 
 _AMOUNT = ROUTER_OBS["amount"].start
@@ -143,14 +144,10 @@ def guard_routers(
 
 def segment_strategy(config: GameConfig, segment: str) -> int:
     """The ring strategy index whose template is ``segment``'s channel under ``config``'s strategy map."""
-    from smartpay_marl.simulator import strategy_template_ids
-    from smartpay_marl.fraud import TEMPLATE_NAMES
-
-    template = TEMPLATE_NAMES.index(LOOKALIKE_TEMPLATES[LOOKALIKE_SEGMENTS.index(segment)])
-    ids = strategy_template_ids(config)
-    matches = np.flatnonzero(ids == template)
+    template_name = LOOKALIKE_TEMPLATES[LOOKALIKE_SEGMENTS.index(segment)]
+    matches = np.flatnonzero(strategy_template_ids(config) == TEMPLATE_NAMES.index(template_name))
     if matches.size == 0:
-        raise ValueError(f"no ring strategy plays {LOOKALIKE_TEMPLATES[LOOKALIKE_SEGMENTS.index(segment)]} in this game")
+        raise ValueError(f"no ring strategy plays {template_name} in this game")
     return int(matches[0])
 
 
@@ -169,7 +166,6 @@ def target_fraudsters(
             strategy = segment_strategy(config, segment)
         except ValueError:
             continue
-        rings.append(
-            FixedFraudster(intensity, stealth, burst, strategy, name=f"target_{segment}", action_nvec=fraudster_action_nvec(config))
-        )
+        name, nvec = f"target_{segment}", fraudster_action_nvec(config)
+        rings.append(FixedFraudster(intensity, stealth, burst, strategy, name=name, action_nvec=nvec))
     return rings
