@@ -3,20 +3,28 @@
 One round robin from one seed, so every pairing faces the same customers and
 coin flips (common random numbers). Prints a markdown matrix of mean router
 returns, a per-router summary against the neutral fraudster and the elapsed
-time. --json PATH also writes every pairing's statistics with 95% confidence
-intervals; --png PATH writes the matrix as a heatmap.
+time, then the meta-game: its zero-sum Nash (support and weights per side,
+value), how often each router is the best response, and how cyclic the matrix
+is (:mod:`agents.cycles`). --game PATH plays any game YAML (like those under
+configs/game/; --difficulty and --max-cycles then override it only when
+given). --json PATH also writes every pairing's statistics with 95%
+confidence intervals and the meta-game; --png PATH writes the matrix as a
+heatmap.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+from agents.cycles import markdown_meta_game, meta_game_summary
 from agents.evaluation import DEFAULT_MAX_ENVS, RoundRobinResult, round_robin
-from agents.registry import FRAUDSTERS, ROUTERS, make_policy
+from agents.registry import round_robin_players
 from agents.reporting import markdown_matrix, markdown_router_summary, save_heatmap
+from smartpay_marl.config import GameConfig, load_game_config, make_game_config
 
 
 def run_baselines(
@@ -28,6 +36,7 @@ def run_baselines(
     max_cycles: int = 200,
     max_envs: int = DEFAULT_MAX_ENVS,
     quiet: bool = False,
+    game: GameConfig | None = None,
     **config_fields: Any,
 ) -> RoundRobinResult:
     """Round robin of all registered routers against all registered fraudsters; print and save the results.
@@ -37,36 +46,43 @@ def run_baselines(
         seed: one seed for every pairing.
         json_path: where to write the matrix, names and per-pairing statistics.
         png_path: where to write the heatmap.
-        difficulty, max_cycles, config_fields: the game.
+        difficulty, max_cycles, config_fields: the game, when ``game`` is None.
         max_envs: largest batch of environments stepped together.
         quiet: do not print.
+        game: the game as a config (e.g. from ``--game PATH``); wins over the other game arguments.
+
+    The result's ``meta_game`` attribute holds :func:`agents.cycles.meta_game_summary` of the matrix.
     """
     start = time.perf_counter()
-    routers = [make_policy(name, role="router") for name in ROUTERS]
-    fraudsters = [make_policy(name, role="fraudster") for name in FRAUDSTERS]
-    result = round_robin(
-        routers, fraudsters, episodes=episodes, seed=seed, max_envs=max_envs,
-        difficulty=difficulty, max_cycles=max_cycles, **config_fields,
-    )  # fmt: skip
+    if game is None:
+        game = make_game_config(difficulty=difficulty, max_cycles=max_cycles, **config_fields)
+    routers, fraudsters = round_robin_players(game)
+    result = round_robin(routers, fraudsters, episodes=episodes, seed=seed, max_envs=max_envs, config=game)
+    result.meta_game = meta_game_summary(result.matrix, result.router_names, result.fraudster_names)
     for path in (json_path, png_path):
         if path is not None:  # --json out/b.json should not fail because out/ does not exist yet
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     if json_path is not None:
-        result.to_json(json_path)
+        payload = json.loads(result.to_json())
+        payload["meta_game"] = result.meta_game
+        Path(json_path).write_text(json.dumps(payload, indent=2))
     if png_path is not None:
         save_heatmap(result, png_path)
     elapsed = time.perf_counter() - start
     if not quiet:
         pairings = len(routers) * len(fraudsters)
         print(
-            f"Mean router return, {episodes} episodes per pairing, seed {seed}, difficulty {difficulty}, "
-            f"{max_cycles} steps (bold: best router per fraudster; v: best attack per router)\n"
+            f"Mean router return, {episodes} episodes per pairing, seed {seed}, difficulty {game.difficulty}, "
+            f"{game.max_cycles} steps{' (fraud displacement on)' if game.displacement else ''} "
+            f"(bold: best router per fraudster; v: best attack per router)\n"
         )
         print(markdown_matrix(result))
         print()
         if "neutral" in result.fraudster_names:
             print(markdown_router_summary(result, "neutral"))
             print()
+        print(markdown_meta_game(result.meta_game))
+        print()
         print(f"{pairings} pairings x {episodes} episodes in {elapsed:.1f} s")
         for label, path in (("JSON", json_path), ("heatmap", png_path)):
             if path is not None:
@@ -78,9 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``baselines`` options to ``parser``."""
     parser.add_argument("--episodes", type=int, default=200, help="episodes per pairing (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="seed shared by every pairing (default 0)")
-    parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default="medium",
-                        help="game preset (default medium)")  # fmt: skip
-    parser.add_argument("--max-cycles", type=int, default=200, help="steps per episode (default 200)")
+    parser.add_argument("--game", metavar="PATH", help="game config YAML (e.g. configs/game/displacement.yaml)")
+    parser.add_argument("--difficulty", choices=("easy", "medium", "hard"), default=None,
+                        help="game preset (default medium; overrides --game's when given)")  # fmt: skip
+    parser.add_argument("--max-cycles", type=int, default=None,
+                        help="steps per episode (default 200; overrides --game's when given)")  # fmt: skip
     parser.add_argument("--max-envs", type=int, default=DEFAULT_MAX_ENVS, help="largest batch of envs")
     parser.add_argument("--json", dest="json_path", metavar="PATH", help="write matrix and statistics as JSON")
     parser.add_argument("--png", dest="png_path", metavar="PATH", help="write the heatmap as PNG")
@@ -93,11 +111,22 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         json_path=args.json_path,
         png_path=args.png_path,
-        difficulty=args.difficulty,
-        max_cycles=args.max_cycles,
         max_envs=args.max_envs,
+        game=game_from_arguments(args),
     )
     return 0
+
+
+def game_from_arguments(args: argparse.Namespace) -> GameConfig:
+    """The game of ``--game PATH`` (default: medium), with ``--difficulty`` / ``--max-cycles`` when given."""
+    overrides = {
+        name: value
+        for name, value in (("difficulty", getattr(args, "difficulty", None)), ("max_cycles", getattr(args, "max_cycles", None)))
+        if value is not None
+    }
+    if getattr(args, "game", None):
+        return load_game_config(args.game, **overrides)
+    return make_game_config(**{"difficulty": "medium", "max_cycles": 200, **overrides})
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from agents.routers import (
     SmartPayHeuristicRouter,
     VelocityRulesRouter,
 )
+from smartpay_marl.config import GameConfig
 from smartpay_marl.layout import ALLOW, BLOCK, REVIEW, STRATEGIES, THREEDS
 
 PolicyFactory = Callable[..., Policy]
@@ -81,3 +82,33 @@ def make_policy(name: str, role: Role | None = None, **kwargs: Any) -> Policy:
     if len(matches) > 1:
         raise ValueError(f"policy name {name!r} exists for both roles; pass role='router' or role='fraudster'")
     return tables[matches[0]][name](**kwargs)
+
+
+# ----------------------------------------------------------------------------- fraud displacement (issue 20)
+def round_robin_players(config: GameConfig | None = None) -> tuple[list[Policy], list[Policy]]:
+    """Fresh routers and fraudsters of the ``baselines`` round robin for ``config``'s game.
+
+    The default games play every registered router and fraudster. A game that
+    turns on fraud displacement (``config.displacement``) adds the channel
+    guards (:func:`agents.displacement.guard_routers`, within its budgets); a
+    game with a strategy map replaces the one-strategy rings, whose names
+    would no longer say what they play, by a ring per targeted segment
+    (:func:`agents.displacement.target_fraudsters`) and the ``mixed`` ring.
+    """
+    from agents.displacement import guard_routers, target_fraudsters
+
+    routers = [make_policy(name, role="router") for name in ROUTERS]
+    if config is None or not config.displacement:
+        return routers, [make_policy(name, role="fraudster") for name in FRAUDSTERS]
+    routers += guard_routers(config)
+    if config.strategy_templates is None:
+        return routers, [make_policy(name, role="fraudster") for name in FRAUDSTERS]
+    strategy_rings = set(STRATEGY_FRAUDSTERS) - {"mixed"}
+    fraudsters = []
+    for name in FRAUDSTERS:
+        if name == "mixed":
+            fraudsters.append(make_policy(name, role="fraudster"))
+            fraudsters += target_fraudsters(config)
+        elif name not in strategy_rings:
+            fraudsters.append(make_policy(name, role="fraudster"))
+    return routers, fraudsters

@@ -1,6 +1,6 @@
 """Throughput benchmark of the game: env-steps per second for the single env and the vector env.
 
-Run smartpay-marl bench. Actions are drawn ahead of time (a fixed random
+Run smartpay-marl bench (--game PATH: any game YAML, medium by default). Actions are drawn ahead of time (a fixed random
 sequence per env count), so the figure measures the game, not the policy.
 Machines here are shared and noisy: compare figures taken in one run.
 """
@@ -27,9 +27,9 @@ def _action_pool(num_envs: int, fraudster_nvec, seed: int):
     return router, fraudster
 
 
-def bench_single_env(seconds: float, difficulty: str = "medium", seed: int = 0) -> float:
-    """Steps per second of the PettingZoo parallel env (both agents act each step)."""
-    env = smartpay_marl.parallel_env(difficulty=difficulty)
+def bench_single_env(seconds: float, difficulty: str = "medium", seed: int = 0, game=None) -> float:
+    """Steps per second of the PettingZoo parallel env (both agents act each step); ``game`` wins over ``difficulty``."""
+    env = smartpay_marl.parallel_env(**_game_fields(game, difficulty))
     router, fraudster = _action_pool(1, env.action_space(FRAUDSTER).nvec, seed)
     env.reset(seed=seed)
     env.step({ROUTER: router[0, 0], FRAUDSTER: fraudster[0, 0]})  # compile and warm up outside the clock
@@ -45,9 +45,9 @@ def bench_single_env(seconds: float, difficulty: str = "medium", seed: int = 0) 
     return steps / (time.perf_counter() - start)
 
 
-def bench_vector_env(num_envs: int, seconds: float, difficulty: str = "medium", seed: int = 0) -> float:
+def bench_vector_env(num_envs: int, seconds: float, difficulty: str = "medium", seed: int = 0, game=None) -> float:
     """Env-steps per second of the vector env with ``num_envs`` games (resets included)."""
-    env = smartpay_marl.vector_env(num_envs, difficulty=difficulty)
+    env = smartpay_marl.vector_env(num_envs, **_game_fields(game, difficulty))
     router, fraudster = _action_pool(num_envs, env.single_action_spaces[FRAUDSTER].nvec, seed)
     env.reset(seed=seed)
     env.step({ROUTER: router[0], FRAUDSTER: fraudster[0]})
@@ -64,15 +64,21 @@ def bench_vector_env(num_envs: int, seconds: float, difficulty: str = "medium", 
     return steps * num_envs / (time.perf_counter() - start)
 
 
-def run_bench(seconds: float = 3.0, sizes=DEFAULT_VECTOR_SIZES, json_path: str | None = None) -> dict:
-    """Measure and print the table; optionally write it as JSON."""
-    results = {"single_env": bench_single_env(seconds)}
+def _game_fields(game, difficulty: str) -> dict:
+    """Config fields of the benchmarked game: ``game`` (a GameConfig) if given, else the difficulty preset."""
+    return game.model_dump() if game is not None else {"difficulty": difficulty}
+
+
+def run_bench(seconds: float = 3.0, sizes=DEFAULT_VECTOR_SIZES, json_path: str | None = None, game=None) -> dict:
+    """Measure and print the table; optionally write it as JSON. ``game``: a GameConfig (default medium)."""
+    results = {"single_env": bench_single_env(seconds, game=game)}
     print(f"{'environment':<26}{'env-steps/s':>14}")
     print(f"{'single (PettingZoo)':<26}{results['single_env']:>14,.0f}", flush=True)
     for n in sizes:
-        results[f"vector_{n}"] = bench_vector_env(n, seconds)
+        results[f"vector_{n}"] = bench_vector_env(n, seconds, game=game)
         print(f"{f'vector N={n}':<26}{results[f'vector_{n}']:>14,.0f}", flush=True)
-    print(f"(each figure: {seconds:g} s of 200-step episodes, medium difficulty, random actions)")
+    what = "200-step episodes, medium difficulty" if game is None else f"{game.max_cycles}-step episodes of the given game"
+    print(f"(each figure: {seconds:g} s of {what}, random actions)")
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=2))
     return results
@@ -85,6 +91,7 @@ def add_arguments(parser) -> None:
         help="vector env sizes to measure (default: 1 64 1024 4096)",
     )
     parser.add_argument("--json", dest="json_path", metavar="PATH", help="also write the figures to this JSON file")
+    parser.add_argument("--game", metavar="PATH", help="game config YAML to benchmark (default: medium)")
 
 
 def main(args) -> None:
@@ -92,4 +99,9 @@ def main(args) -> None:
         raise SystemExit("--seconds must be > 0")
     if any(n < 1 for n in args.sizes):
         raise SystemExit(f"--sizes must be >= 1, got {args.sizes}")
-    run_bench(args.seconds, args.sizes, args.json_path)
+    game = None
+    if getattr(args, "game", None):
+        from smartpay_marl.config import load_game_config
+
+        game = load_game_config(args.game)
+    run_bench(args.seconds, args.sizes, args.json_path, game=game)

@@ -174,6 +174,75 @@ class GameConfig(BaseModel):
     heat_per_attempt: float = Field(0.01, ge=0, le=1, description="Heat added by each attempt.")
     heat_per_caught: float = Field(0.06, ge=0, le=1, description="Heat added when an attempt is caught.")
 
+    # --- fraud displacement (issue 20; every default leaves the game as it was) --------------
+    # Defending an attack channel costs the legitimate customers who look like it, review and
+    # 3-D Secure have a budget per window, and the ring's strategies can be pointed at any
+    # template. Sources for every figure: docs/displacement.md.
+    lookalike_share: tuple[float, float, float, float] = Field(
+        (0.0, 0.0, 0.0, 0.0),
+        description=(
+            "Share of legitimate customers who look like one attack channel, in the order of "
+            "LOOKALIKE_TEMPLATES: big-ticket buyers (high_value_spike), gamers and subscription "
+            "top-ups (velocity_burst), travellers (geo_anomaly), new customers on a new device "
+            "(device_spoof). Their amount, velocity and flags are drawn as that template's, without "
+            "its hidden risk signal. All 0: no look-alikes (the default game)."
+        ),
+    )
+    lookalike_value: tuple[float, float, float, float] = Field(
+        (100.0, 100.0, 100.0, 100.0),
+        description="Future margin lost when a look-alike customer churns, per channel (replaces customer_value).",
+    )
+    false_decline_churn: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Chance that a legitimate customer whose payment is blocked leaves for good, on top of the "
+            "failure-streak hazard (about a third of falsely declined shoppers do). 0: off."
+        ),
+    )
+    review_capacity: int | None = Field(
+        None, ge=0, le=100_000,
+        description="Manual reviews the team can take per capacity window; beyond it a review is allowed unchecked. None: unlimited.",
+    )  # fmt: skip
+    threeds_capacity: int | None = Field(
+        None, ge=0, le=100_000,
+        description="3-D Secure challenges per capacity window (the merchant's friction budget); beyond it the payment is allowed. None: unlimited.",
+    )  # fmt: skip
+    capacity_window: int = Field(20, ge=1, le=100_000, description="Steps per capacity window (20: one simulated hour).")
+    channel_amount_shift: tuple[float, float, float, float] | None = Field(
+        None,
+        description=(
+            "Log amount shift of the four look-alike channels' attacks and look-alike customers, in the "
+            "order of lookalike_share; None: the template table's. Lets only big-ticket fraud be big."
+        ),
+    )
+    volume_velocity: bool = Field(
+        True,
+        description=(
+            "Whether the ring's volume (intensity, burst position) raises the velocity of the card it "
+            "uses. False: a ring spreads its attempts over many stolen cards, so only velocity_burst "
+            "attacks look fast."
+        ),
+    )
+    fraud_signal_scale: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description=(
+            "Multiplier of fraud's hidden signal in the upstream risk score (1: the default game). "
+            "Below 1, the model has not learnt the attacks (drift), so the score mostly reflects the "
+            "visible features that look-alike customers share."
+        ),
+    )
+    strategy_templates: tuple[str, ...] | None = Field(
+        None,
+        description=(
+            "Template each ring strategy plays, one per strategy in order (\"mixed\" draws one per "
+            "attempt); None: fraud.STRATEGY_TABLE. Points the present action space at other channels."
+        ),
+    )
+
     @model_validator(mode="after")
     def _resolve_and_check(self) -> "GameConfig":
         preset = DIFFICULTY_PRESETS[self.difficulty]
@@ -205,7 +274,43 @@ class GameConfig(BaseModel):
                 raise ValueError(f"{name} needs between 2 and {MAX_LEVELS} levels, got {len(levels)}: {levels}")
             if not all(0.0 <= v <= 1.0 for v in levels):
                 raise ValueError(f"{name} values must lie in [0, 1], got {levels}")
+        self._check_displacement()
         return self
+
+    def _check_displacement(self) -> None:
+        """The fraud-displacement fields (issue 20): shares, values and the strategy map."""
+        from smartpay_marl.fraud import STRATEGY_NAMES, TEMPLATE_NAMES
+
+        if not all(0.0 <= v <= 1.0 for v in self.lookalike_share) or sum(self.lookalike_share) > 1.0 + 1e-12:
+            raise ValueError(f"lookalike_share values must lie in [0, 1] and sum to at most 1, got {self.lookalike_share}")
+        if not all(0 <= v <= MAX_DOLLARS for v in self.lookalike_value):
+            raise ValueError(f"lookalike_value values must lie in [0, {MAX_DOLLARS:g}], got {self.lookalike_value}")
+        if self.channel_amount_shift is not None and not all(-3.0 <= v <= 3.0 for v in self.channel_amount_shift):
+            raise ValueError(f"channel_amount_shift values must lie in [-3, 3], got {self.channel_amount_shift}")
+        if self.strategy_templates is not None:
+            allowed = ("mixed", *TEMPLATE_NAMES)
+            if len(self.strategy_templates) != len(STRATEGY_NAMES):
+                raise ValueError(
+                    f"strategy_templates needs one template per strategy {STRATEGY_NAMES}, "
+                    f"got {len(self.strategy_templates)}: {self.strategy_templates}"
+                )
+            unknown = [t for t in self.strategy_templates if t not in allowed]
+            if unknown:
+                raise ValueError(f"strategy_templates: unknown template {unknown[0]!r}; allowed: {', '.join(allowed)}")
+
+    @property
+    def displacement(self) -> bool:
+        """True when any fraud-displacement mechanic is on (look-alikes, capacities, a strategy map)."""
+        return (
+            any(v > 0 for v in self.lookalike_share)
+            or self.false_decline_churn > 0
+            or self.review_capacity is not None
+            or self.threeds_capacity is not None
+            or self.strategy_templates is not None
+            or self.fraud_signal_scale != 1.0
+            or self.channel_amount_shift is not None
+            or not self.volume_velocity
+        )
 
     @property
     def longest_delay(self) -> int:

@@ -3,7 +3,8 @@
 The router routes each card to the gateway with the best lagged health, sends
 medium-risk payments to 3-D Secure, blocks high risk and fails over on a
 decline; the ring attacks with velocity bursts. The last lines summarise the
-episode's P&L by term and the grader scores.
+episode's P&L by term and the grader scores. --game PATH plays any game YAML
+(--difficulty then overrides its preset only when given).
 """
 
 from __future__ import annotations
@@ -26,14 +27,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=12, help="steps to print (default 12)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the episode (default 0)")
     parser.add_argument(
-        "--difficulty", choices=["easy", "medium", "hard"], default="medium", help="game preset (default medium)"
+        "--difficulty", choices=["easy", "medium", "hard"], default=None, help="game preset (default medium)"
     )
+    parser.add_argument("--game", metavar="PATH", help="game config YAML (e.g. configs/game/displacement.yaml)")
+
+
+def _game_fields(args) -> dict:
+    """The demo's game: ``--game PATH`` if given (``--difficulty`` overriding it), else the preset at 200 steps."""
+    overrides = {"difficulty": args.difficulty} if getattr(args, "difficulty", None) else {}
+    if getattr(args, "game", None):
+        from smartpay_marl.config import load_game_config
+
+        return load_game_config(args.game, **overrides).model_dump()
+    return {"difficulty": "medium", "max_cycles": 200, **overrides}
 
 
 def main(args) -> None:
     if args.steps < 1:
         raise SystemExit("--steps must be >= 1")
-    env = smartpay_marl.parallel_env(render_mode="ansi", difficulty=args.difficulty, max_cycles=200)
+    env = smartpay_marl.parallel_env(render_mode="ansi", **_game_fields(args))
     obs, _ = env.reset(seed=args.seed)
     ring = smartpay_marl.FraudsterAction(intensity=3, stealth=1, burst=2, strategy="velocity_attack")
     totals = dict.fromkeys(PNL_TERMS, 0.0)

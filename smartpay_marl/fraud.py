@@ -149,3 +149,13 @@ if len(set(TEMPLATE_NAMES)) != NUM_TEMPLATES or len(set(STRATEGY_NAMES)) != len(
     raise ValueError("template and strategy names must be unique")
 if abs(BACKGROUND_MIX.sum() - 1.0) > 1e-9:
     raise ValueError(f"the background_share column must sum to 1, got {BACKGROUND_MIX.sum()}")
+
+# ----------------------------------------------------------------------------- fraud displacement (issue 20)
+#: The attack channels that have a legitimate look-alike segment, in the order of the config's
+#: ``lookalike_share`` and ``lookalike_value``: big-ticket buyers, gamers and subscription
+#: top-ups, travellers, new customers on a new device. A look-alike customer's amount, velocity
+#: and flags are drawn as the template's (without its hidden risk signal), so a rule that
+#: catches the channel's attacks also stops these customers.
+LOOKALIKE_TEMPLATES = ("high_value_spike", "velocity_burst", "geo_anomaly", "device_spoof")
+LOOKALIKE_SEGMENTS = ("big_ticket", "gamers", "travellers", "new_customers")
+LOOKALIKE_TEMPLATE_IDS = np.array([TEMPLATE_NAMES.index(name) for name in LOOKALIKE_TEMPLATES])

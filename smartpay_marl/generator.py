@@ -30,7 +30,7 @@ import numpy as np
 
 from smartpay_marl import rules
 from smartpay_marl.config import GameConfig
-from smartpay_marl.fraud import BACKGROUND_MIX, NUM_TEMPLATES
+from smartpay_marl.fraud import BACKGROUND_MIX, LOOKALIKE_TEMPLATE_IDS, NUM_TEMPLATES, TEMPLATES
 from smartpay_marl.layout import NUM_BINS, NUM_MERCHANTS, NUM_SEGMENTS, TX_DIM
 
 SEGMENT_SHARES = np.array([0.30, 0.55, 0.15])
@@ -131,9 +131,45 @@ def generate_chunk(
     rows[..., rules.C_ISSUER] = 1.0 - config.legit_issuer_decline
     rows[..., rules.C_LOGIT_REST] = risk_noise
     rows[..., rules.C_PRESENT] = present
+    rows[..., rules.C_VALUE] = np.asarray(config.customer_value)[segment]
+    lookalike, lookalike_uniforms = draw_lookalikes(rng, config, shape, rows)
     tx = np.zeros(shape + (TX_DIM,), dtype=np.float32)
-    rules.build_transactions(tx, rows, fraud_uniforms, flags, tenure, segment, merchant, card_bin, MERCHANT_RISK)
+    rules.build_transactions(
+        tx, rows, fraud_uniforms, flags, tenure, segment, merchant, card_bin, MERCHANT_RISK, lookalike, lookalike_uniforms,
+        config.fraud_signal_scale, template_amount_shifts(config),
+    )  # fmt: skip
 
     angle = hours * (2.0 * np.pi / 24.0)
     hour = np.stack([np.sin(angle), np.cos(angle)], axis=-1).astype(np.float32)
     return Chunk(tx=tx, rows=rows, hour=hour, uniforms=uniforms)
+
+
+# ----------------------------------------------------------------------------- fraud displacement (issue 20)
+def template_amount_shifts(config: GameConfig) -> np.ndarray:
+    """Log amount shift of each template: the table's, with the game's ``channel_amount_shift`` for the look-alike channels."""
+    shifts = TEMPLATES.amount_log_shift.astype(np.float64).copy()
+    if config.channel_amount_shift is not None:
+        shifts[LOOKALIKE_TEMPLATE_IDS] = config.channel_amount_shift
+    return shifts
+
+
+def draw_lookalikes(rng: np.random.Generator, config: GameConfig, shape: tuple[int, int], rows: np.ndarray):
+    """Which legitimate customers look like an attack channel, and the uniforms of their features.
+
+    Returns ``(lookalike, uniforms)``: the template id each slot's customer
+    looks like (-1: none; :data:`smartpay_marl.fraud.LOOKALIKE_TEMPLATES`)
+    and four uniforms per slot for the template's flags. A look-alike's
+    customer value is its channel's ``lookalike_value`` (written into
+    ``rows``). With every ``lookalike_share`` at 0 (the default game) no
+    random number is drawn, so the stream and every episode stay as they were.
+    """
+    if not any(share > 0 for share in config.lookalike_share):
+        return np.full(shape, -1, dtype=np.int64), np.zeros(shape + (4,))
+    shares = np.asarray(config.lookalike_share)
+    group = np.searchsorted(np.cumsum(shares), rng.random(shape), side="right")  # len(shares): no look-alike
+    uniforms = rng.random(shape + (4,))
+    is_lookalike = group < len(shares)
+    lookalike = np.where(is_lookalike, LOOKALIKE_TEMPLATE_IDS[np.minimum(group, len(shares) - 1)], -1)
+    values = np.asarray(config.lookalike_value)[np.minimum(group, len(shares) - 1)]
+    rows[..., rules.C_VALUE] = np.where(is_lookalike, values, rows[..., rules.C_VALUE])
+    return lookalike.astype(np.int64), uniforms

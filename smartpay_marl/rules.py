@@ -12,6 +12,7 @@ each a compiled helper inlined into it (``inline="always"``, so naming them
 costs nothing at run time):
 
 - :func:`_read_decision`: the router's action as allow / block / 3-D Secure / review flags;
+- :func:`_apply_capacity`: review and 3-D Secure budgets per window (fraud displacement; off by default);
 - :func:`_three_d_secure`: whether the customer (or fraudster) completes a challenge;
 - :func:`_authorise`: the gateway attempt, the optional failover, and the issuer's word;
 - :func:`_gateway_fees`: fixed fee per attempt, percentage fee on the capturing gateway;
@@ -179,27 +180,33 @@ A_GATEWAY, A_DECISION, A_RETRY = _columns(ROUTER_ACTION_FIELDS, "gateway", "deci
 A_INTENSITY, A_STEALTH, A_BURST, A_STRATEGY = _columns(FRAUDSTER_ACTION_FIELDS, "intensity", "stealth", "burst", "strategy")
 #: Rows of the simulator's ``levels`` array: the level values of each fraudster action field.
 L_INTENSITY, L_STEALTH, L_BURST = A_INTENSITY, A_STEALTH, A_BURST
-L_DIM = 3
+#: Row of ``levels`` holding the template each strategy plays (-1: mixed), from the config's strategy map.
+L_STRATEGY_TEMPLATE = 3
+#: Row of ``levels`` holding each template's log amount shift (the table's, or the game's override).
+L_AMOUNT_SHIFT = 4
+L_DIM = 5
 
 # ----------------------------------------------------------------------------- packed layouts
 # Rewards, (N, 2): one column per agent, in the order of layout.AGENTS.
 R_ROUTER, R_FRAUDSTER = AGENTS.index(ROUTER), AGENTS.index(FRAUDSTER)
-# Pending transaction, (N, 9); P_PRESENT is 0 in an idle step.
-P_AMOUNT, P_SEGMENT, P_BIN, P_FRAUD, P_RING, P_TEMPLATE, P_PASS3DS, P_ISSUER, P_PRESENT = range(9)
-P_DIM = 9
+# Pending transaction, (N, 10); P_PRESENT is 0 in an idle step; P_VALUE is the customer's value if lost.
+P_AMOUNT, P_SEGMENT, P_BIN, P_FRAUD, P_RING, P_TEMPLATE, P_PASS3DS, P_ISSUER, P_PRESENT, P_VALUE = range(10)
+P_DIM = 10
 # Chunk row data, (steps, N, 10): the generator's per-slot scalars. Every row holds a customer
 # profile (the card a ring attempt would use); C_PRESENT says whether that customer pays now.
-C_AMOUNT, C_VELOCITY, C_SEGMENT, C_BIN, C_FRAUD, C_TEMPLATE, C_PASS3DS, C_ISSUER, C_LOGIT_REST, C_PRESENT = range(10)
-C_DIM = 10
-# Per-environment state, (N, 28).
+# C_VALUE: the future margin lost if this customer churns (their segment's, or their look-alike channel's).
+C_AMOUNT, C_VELOCITY, C_SEGMENT, C_BIN, C_FRAUD, C_TEMPLATE, C_PASS3DS, C_ISSUER, C_LOGIT_REST, C_PRESENT, C_VALUE = range(11)
+C_DIM = 11
+# Per-environment state, (N, 30); the last two count reviews and 3-D Secure challenges in the capacity window.
 (
     S_FAIL_STREAK, S_LAST_CAPTURED, S_FAILURE_EMA, S_CHARGEBACK_EMA,
     S_MATURED_CB_COUNT, S_MATURED_CB_AMOUNT, S_MATURED_REVIEW_FRAUD, S_MATURED_REVIEW_LEGIT,
     S_LEGIT_STREAK, S_CHURNED, S_LEGIT_SERVED, S_TP, S_FP, S_TN, S_FN, S_ROUTE_SUM, S_ROUTE_COUNT,
     S_HEAT, S_BURST_LEFT, S_VALIDATED, S_ATTEMPTED,
     S_EMA_APPROVED, S_EMA_CHALLENGED, S_EMA_BLOCKED, S_EMA_REVIEWED, S_EMA_DECLINED, S_EMA_VALUE, S_EMA_RATE,
-) = range(28)  # fmt: skip
-S_DIM = 28
+    S_WINDOW_REVIEWS, S_WINDOW_THREEDS,
+) = range(30)  # fmt: skip
+S_DIM = 30
 # Gateways, (N, NUM_GATEWAYS, 3): state code, countdown, current success rate.
 G_STATE, G_COUNTDOWN, G_RATE = range(3)
 G_DIM = 3
@@ -211,8 +218,11 @@ E_DIM = 6
     K_MARGIN, K_DISPUTE_FEE, K_REVIEW_COST, K_THREEDS_COST, K_CB_LOW, K_CB_HIGH, K_REVIEW_LOW, K_REVIEW_HIGH,
     K_CHURN, K_INSTABILITY, K_OUTAGE, K_BURST_LENGTH, K_ATTEMPT_COST, K_STEALTH_COST, K_CASHOUT,
     K_HEAT_DECAY, K_HEAT_ATTEMPT, K_HEAT_CAUGHT, K_SCALE, K_MODE, K_MAX_CYCLES, K_IDLE_SHARE,
-) = range(22)  # fmt: skip
-K_DIM = 22
+    K_REVIEW_CAPACITY, K_THREEDS_CAPACITY, K_CAPACITY_WINDOW, K_FALSE_DECLINE_CHURN, K_SIGNAL_SCALE, K_VOLUME_VELOCITY,
+) = range(28)  # fmt: skip
+K_DIM = 28
+#: A capacity parameter below zero means unlimited (the default game).
+UNLIMITED = -1.0
 MODE_ZERO_SUM, MODE_PROFIT, MODE_GRADED = 0.0, 1.0, 2.0
 # Per-gateway and per-segment tables, (4, 3): base success, fee %, fixed fee, customer value by segment.
 T_BASE, T_FEE_PCT, T_FEE_FIXED, T_CUSTOMER_VALUE = range(4)
@@ -308,12 +318,13 @@ def visible_logit(amount, velocity, international, new_device, geo_mismatch):
 
 
 @njit(cache=True, inline="always")
-def fraud_attempt(template, legit_amount, legit_velocity, stealth, extra_velocity, u0, u1, u2, u3):
+def fraud_attempt(template, legit_amount, legit_velocity, stealth, extra_velocity, u0, u1, u2, u3, amount_shift):
     """Turn a cardholder's transaction into a fraud attempt of ``template``.
 
     Stealth in [0, 1] masks the hidden signal and the telltale flags
     (``STEALTH_MASKING``) but also gives up amount per attempt
-    (``STEALTH_AMOUNT_LOSS``) and some velocity. Returns (amount, velocity,
+    (``STEALTH_AMOUNT_LOSS``) and some velocity. ``amount_shift`` is the log
+    amount shift per template (the table's column, or the game's override). Returns (amount, velocity,
     international, new_device, geo_mismatch, hidden_signal, pass_3ds).
     """
     row = _TEMPLATE_TABLE[template]
@@ -321,7 +332,7 @@ def fraud_attempt(template, legit_amount, legit_velocity, stealth, extra_velocit
     if template == CARD_TESTING:
         amount = _CT_LOW + (_CT_HIGH - _CT_LOW) * u3
     else:
-        amount = legit_amount * math.exp(row[_T_AMOUNT]) * (1.0 - STEALTH_AMOUNT_LOSS * stealth)
+        amount = legit_amount * math.exp(amount_shift[template]) * (1.0 - STEALTH_AMOUNT_LOSS * stealth)
     velocity = legit_velocity + (row[_T_VELOCITY] + extra_velocity) * (1.0 - 0.5 * stealth)
     international = 1.0 if u0 < row[_T_INTL] * keep else 0.0
     new_device = 1.0 if u1 < row[_T_DEVICE] * keep else 0.0
@@ -352,13 +363,20 @@ def _write_features(tx, amount, risk_logit, velocity, international, new_device,
 
 # ----------------------------------------------------------------------------- chunk building
 @njit(cache=True)
-def build_transactions(tx, rows, fraud_uniforms, flags, tenure, segment, merchant, card_bin, merchant_risk):
+def build_transactions(
+    tx, rows, fraud_uniforms, flags, tenure, segment, merchant, card_bin, merchant_risk, lookalike, lookalike_uniforms,
+    signal_scale, amount_shift,
+):
     """Fill the chunk's features and apply organic fraud, in place.
 
     ``rows[..., C_FRAUD]`` marks organic fraud and ``rows[..., C_TEMPLATE]`` its
     template (drawn by the generator); only rows whose customer pays
     (``C_PRESENT``) can be organic fraud, and legitimate rows keep their template
     at -1. Rows of idle slots keep the customer's profile for a ring attempt.
+    ``lookalike`` (steps, N) is the template a legitimate customer looks like
+    (-1 for none, always -1 in the default game): such a customer's amount,
+    velocity and flags are drawn as that template's, without its hidden signal.
+    ``signal_scale`` multiplies fraud's hidden signal in the risk score (1 in the default game).
     """
     steps, n = rows.shape[0], rows.shape[1]
     for s in range(steps):
@@ -372,14 +390,20 @@ def build_transactions(tx, rows, fraud_uniforms, flags, tenure, segment, merchan
             if r[C_FRAUD] > 0.5:
                 fu = fraud_uniforms[s, i]
                 amount, velocity, international, new_device, geo_mismatch, hidden, pass3 = fraud_attempt(
-                    int(r[C_TEMPLATE]), amount, velocity, 0.0, 0.0, fu[0], fu[1], fu[2], fu[3]
+                    int(r[C_TEMPLATE]), amount, velocity, 0.0, 0.0, fu[0], fu[1], fu[2], fu[3], amount_shift
                 )
                 r[C_AMOUNT], r[C_VELOCITY], r[C_PASS3DS], r[C_ISSUER] = amount, velocity, pass3, 1.0 - ISSUER_FRAUD_DECLINE
             else:
                 r[C_TEMPLATE] = -1.0
+                if lookalike[s, i] >= 0:  # fraud displacement: a legitimate customer who looks like a channel
+                    lu = lookalike_uniforms[s, i]
+                    amount, velocity, international, new_device, geo_mismatch, _, _ = fraud_attempt(
+                        lookalike[s, i], amount, velocity, 0.0, 0.0, lu[0], lu[1], lu[2], lu[3], amount_shift
+                    )
+                    r[C_AMOUNT], r[C_VELOCITY] = amount, velocity
             rest = RISK_BIAS + RISK_TENURE * tenure[s, i] + merchant_risk[merchant[s, i]] + r[C_LOGIT_REST]
             r[C_LOGIT_REST] = rest
-            logit = rest + hidden + visible_logit(amount, velocity, international, new_device, geo_mismatch)
+            logit = rest + hidden * signal_scale + visible_logit(amount, velocity, international, new_device, geo_mismatch)
             t = tx[s, i]
             _write_features(t, amount, logit, velocity, international, new_device, geo_mismatch)
             t[TX_TENURE] = tenure[s, i]
@@ -462,6 +486,7 @@ def _load_transaction(pending, tx, hour, state, next_tx, next_row, next_hour, ne
     pending[P_PASS3DS], pending[P_ISSUER] = r[C_PASS3DS], r[C_ISSUER]
     pending[P_RING] = 0.0
     pending[P_PRESENT] = r[C_PRESENT]
+    pending[P_VALUE] = r[C_VALUE]
     state[S_ATTEMPTED] = 0.0
     if not attack_allowed:
         return 0.0
@@ -489,7 +514,7 @@ def _ring_attempt(pending, tx, state, next_tx, r, next_u, fraud_action, levels, 
     burst_position = burst_length - state[S_BURST_LEFT] + 1.0 if in_burst else 0.0
     if attack and in_burst:
         state[S_BURST_LEFT] -= 1.0
-    template = _STRATEGY_TEMPLATE[strategy]
+    template = int(levels[L_STRATEGY_TEMPLATE, strategy])
     if template < 0:  # a mixed strategy: each attempt draws its template
         template = _MIXED[int(next_u[U_MIXED] * _MIXED.shape[0])]
     heat = state[S_HEAT]
@@ -498,13 +523,13 @@ def _ring_attempt(pending, tx, state, next_tx, r, next_u, fraud_action, levels, 
         return 0.0
 
     amount, velocity, international, new_device, geo_mismatch, hidden, pass3 = fraud_attempt(
-        template, r[C_AMOUNT], r[C_VELOCITY], stealth, INTENSITY_VELOCITY * intensity + burst_position,
-        next_u[U_FLAG], next_u[U_FLAG + 1], next_u[U_FLAG + 2], next_u[U_FLAG + 3],
+        template, r[C_AMOUNT], r[C_VELOCITY], stealth, (INTENSITY_VELOCITY * intensity + burst_position) * params[K_VOLUME_VELOCITY],
+        next_u[U_FLAG], next_u[U_FLAG + 1], next_u[U_FLAG + 2], next_u[U_FLAG + 3], levels[L_AMOUNT_SHIFT],
     )  # fmt: skip
     use_validated = state[S_VALIDATED] >= 1.0 and template != CARD_TESTING
     if use_validated:
         state[S_VALIDATED] -= 1.0
-    logit = r[C_LOGIT_REST] + hidden + RISK_HEAT * heat
+    logit = r[C_LOGIT_REST] + hidden * params[K_SIGNAL_SCALE] + RISK_HEAT * heat
     logit += visible_logit(amount, velocity, international, new_device, geo_mismatch)
     for c in range(TX_DIM):
         tx[c] = next_tx[c]  # the stolen card's profile: segment, merchant, BIN, tenure
@@ -587,6 +612,32 @@ def _read_decision(decision, present):
 
 
 @njit(cache=True, inline="always")
+def _apply_capacity(s, params, step, allow, threeds, review):
+    """Review and 3-D Secure budgets per window (fraud displacement): beyond one, the payment is allowed unchecked.
+
+    A full review queue lets orders through (they would time out), and a
+    challenge beyond the friction budget is sent frictionless. Unlimited
+    capacities (the default game) change nothing and touch no state.
+    """
+    review_cap, threeds_cap = params[K_REVIEW_CAPACITY], params[K_THREEDS_CAPACITY]
+    if review_cap < 0.0 and threeds_cap < 0.0:
+        return allow, threeds, review
+    if step % int(params[K_CAPACITY_WINDOW]) == 0:
+        s[S_WINDOW_REVIEWS], s[S_WINDOW_THREEDS] = 0.0, 0.0
+    if review and review_cap >= 0.0:
+        if s[S_WINDOW_REVIEWS] >= review_cap:
+            review, allow = False, True
+        else:
+            s[S_WINDOW_REVIEWS] += 1.0
+    if threeds and threeds_cap >= 0.0:
+        if s[S_WINDOW_THREEDS] >= threeds_cap:
+            threeds, allow = False, True
+        else:
+            s[S_WINDOW_THREEDS] += 1.0
+    return allow, threeds, review
+
+
+@njit(cache=True, inline="always")
 def _three_d_secure(u, p):
     """Whether the payer completes a 3-D Secure challenge (a customer may abandon; most fraud fails it)."""
     return u[U_3DS] < p[P_PASS3DS]
@@ -623,11 +674,13 @@ def _gateway_fees(fee_pct, fee_fixed, gateway, second, attempted, failed_over, c
 
 
 @njit(cache=True, inline="always")
-def _churn(s, legit, legit_failed, captured, review, churn_hazard, customer_value):
+def _churn(s, legit, legit_failed, captured, review, churn_hazard, customer_value, block, false_decline_churn):
     """Customers: consecutive failures raise churn quadratically (SmartPayEnv's hazard).
 
     Returns the customer value lost this step. A payment sent to manual review
     is not counted as served: it resolves later, outside the retention score.
+    A blocked legitimate customer also leaves with ``false_decline_churn``
+    (fraud displacement; 0 in the default game).
     """
     if legit_failed:
         s[S_LEGIT_STREAK] += 1.0
@@ -636,6 +689,8 @@ def _churn(s, legit, legit_failed, captured, review, churn_hazard, customer_valu
     churn = 0.0
     if legit_failed:
         churn = 1.0 - math.exp(-churn_hazard * s[S_LEGIT_STREAK] * s[S_LEGIT_STREAK])
+        if block and false_decline_churn > 0.0:
+            churn = 1.0 - (1.0 - churn) * (1.0 - false_decline_churn)
     if legit and not review:
         s[S_LEGIT_SERVED] += 1.0
         s[S_CHURNED] += churn
@@ -833,7 +888,7 @@ def step_all(
     lag = history.shape[1] - 1
     max_cycles = params[K_MAX_CYCLES]
     done = step + 1 >= max_cycles
-    base, fee_pct, fee_fixed, customer_value = tables[T_BASE], tables[T_FEE_PCT], tables[T_FEE_FIXED], tables[T_CUSTOMER_VALUE]
+    base, fee_pct, fee_fixed = tables[T_BASE], tables[T_FEE_PCT], tables[T_FEE_FIXED]  # customer value: per row (P_VALUE)
     lag_index = (step - lag) % (lag + 1)
     due = np.empty(E_DIM)  # the events maturing in the env at hand; one buffer for the whole loop
     for i in range(n):
@@ -847,6 +902,7 @@ def step_all(
 
         # ---- 1. resolve the router's decision
         allow, block, threeds, review = _read_decision(decision, present)
+        allow, threeds, review = _apply_capacity(s, params, step, allow, threeds, review)
         routed = allow or threeds
         passed_3ds = _three_d_secure(u, p)
         attempted = routed and (allow or passed_3ds)
@@ -858,7 +914,9 @@ def step_all(
         abandoned = threeds and legit and not passed_3ds
         legit_failed = legit and ((routed and not captured) or block)
         stopped_3ds = threeds and fraud and not passed_3ds
-        lost_value = _churn(s, legit, legit_failed, captured, review, params[K_CHURN], customer_value[segment])
+        lost_value = _churn(
+            s, legit, legit_failed, captured, review, params[K_CHURN], p[P_VALUE], block, params[K_FALSE_DECLINE_CHURN]
+        )
         if chargeback:
             _schedule_chargeback(cal, step, u, params, amount)
         if review:

@@ -33,7 +33,7 @@ from numba import njit
 
 from smartpay_marl import rules
 from smartpay_marl.config import GameConfig
-from smartpay_marl.generator import Chunk, chunk_steps_for, generate_chunk
+from smartpay_marl.generator import Chunk, chunk_steps_for, generate_chunk, template_amount_shifts
 from smartpay_marl.layout import (
     AGENTS,
     FRAUDSTER,
@@ -46,6 +46,7 @@ from smartpay_marl.layout import (
     ROUTER_OBS_DIM,
     TX_DIM,
 )
+from smartpay_marl.fraud import NUM_TEMPLATES, STRATEGY_NAMES, STRATEGY_TEMPLATE, TEMPLATE_NAMES
 from smartpay_marl.spaces import fraudster_action_nvec
 
 PNL_TERMS = rules.PNL_TERMS
@@ -87,6 +88,13 @@ class StepResult:
     @property
     def metrics(self) -> dict[str, np.ndarray]:
         return {name: self.metrics_array[:, k] for k, name in enumerate(METRIC_NAMES)}
+
+
+def strategy_template_ids(config: GameConfig) -> np.ndarray:
+    """Template id each ring strategy plays (-1: mixed): the config's ``strategy_templates``, else the strategy table."""
+    if config.strategy_templates is None:
+        return STRATEGY_TEMPLATE.astype(np.float64)
+    return np.array([-1.0 if t == "mixed" else float(TEMPLATE_NAMES.index(t)) for t in config.strategy_templates])
 
 
 def check_seed(seed) -> int | None:
@@ -141,9 +149,12 @@ class Simulator:
             rules.L_STEALTH: config.stealth_levels,
             rules.L_BURST: config.burst_levels,
         }
-        self._levels = np.zeros((rules.L_DIM, max(len(levels) for levels in level_rows.values())))
+        width = max(len(STRATEGY_NAMES), NUM_TEMPLATES, *(len(v) for v in level_rows.values()))
+        self._levels = np.zeros((rules.L_DIM, width))
         for row, levels in level_rows.items():
             self._levels[row, : len(levels)] = levels
+        self._levels[rules.L_STRATEGY_TEMPLATE, : len(STRATEGY_NAMES)] = strategy_template_ids(config)
+        self._levels[rules.L_AMOUNT_SHIFT, :NUM_TEMPLATES] = template_amount_shifts(config)
         calendar_len = config.longest_delay + 1
         self.pending = np.zeros((n, rules.P_DIM))
         self.tx = np.zeros((n, TX_DIM), dtype=np.float32)
@@ -183,6 +194,13 @@ class Simulator:
         params[rules.K_MODE] = _MODES[config.reward_mode]
         params[rules.K_MAX_CYCLES] = config.max_cycles
         params[rules.K_IDLE_SHARE] = 1.0 - config.customer_arrival_rate
+        # Fraud displacement (issue 20): capacities per window, churn on a false decline.
+        params[rules.K_REVIEW_CAPACITY] = rules.UNLIMITED if config.review_capacity is None else config.review_capacity
+        params[rules.K_THREEDS_CAPACITY] = rules.UNLIMITED if config.threeds_capacity is None else config.threeds_capacity
+        params[rules.K_CAPACITY_WINDOW] = config.capacity_window
+        params[rules.K_FALSE_DECLINE_CHURN] = config.false_decline_churn
+        params[rules.K_SIGNAL_SCALE] = config.fraud_signal_scale
+        params[rules.K_VOLUME_VELOCITY] = 1.0 if config.volume_velocity else 0.0
         return params
 
     _STATE_ARRAYS = ("pending", "tx", "hour", "state", "gateways", "history", "calendar", "start_hour")

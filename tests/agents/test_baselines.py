@@ -30,3 +30,36 @@ def test_main_parses_its_own_arguments(tmp_path) -> None:
     # The command's options reach the round robin: the same call made directly gives the same matrix.
     direct = run_baselines(episodes=3, seed=4, max_cycles=5)
     assert written["router_returns"] == direct.matrix.tolist()
+
+
+def test_baselines_take_a_game_file_and_report_the_meta_game(tmp_path, capsys) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    json_path = tmp_path / "displacement.json"
+    args = parser.parse_args(
+        ["--game", "configs/game/displacement.yaml", "--episodes", "2", "--max-cycles", "20", "--json", str(json_path)]
+    )
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "fraud displacement on" in printed and "Meta-game Nash" in printed and "cyclic share" in printed
+    data = json.loads(json_path.read_text())
+    assert data["config"]["max_cycles"] == 20 and data["config"]["review_capacity"] == 2  # the file, then the override
+    assert "guard_big_ticket_travellers" in data["router_names"] and "target_travellers" in data["fraudster_names"]
+    meta = data["meta_game"]
+    assert set(meta) >= {"nash", "router_best_response_counts", "cyclic_share", "three_cycles", "best_response_cycle"}
+    assert abs(sum(meta["nash"]["router_support"].values()) - 1.0) < 1e-3
+    assert sum(meta["router_best_response_counts"].values()) == len(data["fraudster_names"])
+
+
+def test_a_bad_game_file_is_named(tmp_path) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("review_capacity: -3\n")
+    args = parser.parse_args(["--game", str(bad), "--episodes", "1"])
+    try:
+        main(args)
+    except ValueError as error:
+        assert "bad.yaml" in str(error) and "review_capacity" in str(error)
+    else:
+        raise AssertionError("a negative review_capacity was accepted")

@@ -66,3 +66,26 @@ def test_registered_with_pettingzoo():
     aec = pettingzoo.make("aec", smartpay_marl.ENV_ID, difficulty="hard")
     aec.reset(seed=1)
     assert aec.unwrapped.config.difficulty == "hard"
+
+
+# ----------------------------------------------------------------------------- the fraud-displacement preset (issue 20)
+def _displacement_fields() -> dict:
+    from smartpay_marl.config import load_game_config
+
+    return load_game_config("configs/game/displacement.yaml").model_dump()
+
+
+def test_parallel_api_displacement():
+    parallel_api_test(smartpay_marl.parallel_env(**_displacement_fields()), num_cycles=400)
+
+
+def test_aec_api_strict_displacement():
+    api_test(parallel_to_aec(smartpay_marl.parallel_env(**{**_displacement_fields(), "max_cycles": 150})), num_cycles=400)
+
+
+def test_seed_displacement():
+    seed_test(lambda: smartpay_marl.env(**_displacement_fields()), num_cycles=300)
+
+
+def test_render_displacement():
+    render_test(lambda render_mode=None: smartpay_marl.env(render_mode=render_mode, **_displacement_fields()))
