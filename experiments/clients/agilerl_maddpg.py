@@ -5,7 +5,7 @@ MADDPG needs ``Discrete`` (or ``Box``) actions and reads action masks from
 (experiments/clients/install.sh; it pins ``pettingzoo<1.27``) and the
 repository on the path:
 
-    PYTHONPATH=$PWD /work/venv-i26-agilerl/bin/python experiments/clients/agilerl_maddpg.py [own|max]
+    PYTHONPATH=$PWD /work/venv-i26-agilerl/bin/python experiments/clients/agilerl_maddpg.py [own|max] [STEPS]
 
 ``own`` (default): each agent its own ``Discrete`` size (24 and 400) and its
 own observation length; ``max``: one size (400, the router's padding masked
@@ -43,7 +43,7 @@ class RecordingGame(SmartPayParallelEnv):
         return super().step(actions)
 
 
-def main(mode: str) -> None:
+def main(mode: str, steps: int = STEPS) -> None:
     torch.manual_seed(0)
     game = RecordingGame(max_cycles=50)
     env = FlatDiscreteActions(game) if mode == "own" else PadObservations(FlatDiscreteActions(game, shared_size="max"))
@@ -61,7 +61,7 @@ def main(mode: str) -> None:
     memory = ReplayBuffer(max_size=5000)
     obs, info = vec_env.reset(seed=0)
     learned, episodes, start = 0, 0, time.perf_counter()
-    for step in range(STEPS):
+    for step in range(steps):
         action, raw_action = maddpg.get_action(obs=obs, infos=info)
         next_obs, reward, termination, truncation, info = vec_env.step(action)
         transition = transition_to_tensordict(
@@ -76,7 +76,7 @@ def main(mode: str) -> None:
         if all(np.asarray(termination[a]).all() or np.asarray(truncation[a]).all() for a in agent_ids):
             episodes += 1
             maddpg.reset_action_noise([0])
-    print(f"{STEPS} steps, {episodes} episodes ended, {learned} learning steps in {time.perf_counter() - start:.1f} s")
+    print(f"{steps} steps, {episodes} episodes ended, {learned} learning steps in {time.perf_counter() - start:.1f} s")
     print("last losses (actor, critic):", {a: tuple(round(float(x), 4) for x in l) for a, l in losses.items()})
     for agent in agent_ids:
         nvec = game.action_space(agent).nvec
@@ -86,4 +86,4 @@ def main(mode: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "own")
+    main(sys.argv[1] if len(sys.argv) > 1 else "own", int(sys.argv[2]) if len(sys.argv) > 2 else STEPS)

@@ -7,11 +7,12 @@ shared_size="max", mask_in_observation=True)`` (the router's indices 24..399
 masked), then PettingZoo's ``parallel_to_aec``. Run with Tianshou installed
 (experiments/clients/install.sh) and the repository on the path:
 
-    PYTHONPATH=$PWD /work/venv-i26/bin/python experiments/clients/tianshou_dqn.py
+    PYTHONPATH=$PWD /work/venv-i26/bin/python experiments/clients/tianshou_dqn.py [ROUNDS]
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import ExitStack
 
@@ -50,7 +51,7 @@ def make_env() -> PettingZooEnv:
     return PettingZooEnv(parallel_to_aec(parallel))
 
 
-def main() -> None:
+def main(rounds: int = ROUNDS) -> None:
     torch.manual_seed(0)
     np.random.seed(0)  # Tianshou's epsilon-greedy draws from numpy's global generator
     env = make_env()
@@ -67,7 +68,7 @@ def main() -> None:
     collector = Collector(algorithm, envs, buffer, exploration_noise=True)
     collector.reset()
     start = time.perf_counter()
-    for round_ in range(ROUNDS):
+    for round_ in range(rounds):
         # Without Tianshou's Trainer, the training-step flag is set by hand (exploration on, updates allowed),
         # on each agent's policy too: their epsilon-greedy noise reads their own flag.
         with ExitStack() as stack:
@@ -77,7 +78,7 @@ def main() -> None:
             for _ in range(UPDATES_PER_ROUND):
                 losses = algorithm.update(buffer=buffer, sample_size=64).get_loss_stats_dict()
         print(f"round {round_}: collected {stats.n_collected_steps} AEC steps, buffer {len(buffer)}, losses {({k: round(v, 4) for k, v in losses.items()})}")
-    print(f"{ROUNDS * STEPS_PER_ROUND} AEC steps and {ROUNDS * UPDATES_PER_ROUND} updates in {time.perf_counter() - start:.1f} s")
+    print(f"{rounds * STEPS_PER_ROUND} AEC steps and {rounds * UPDATES_PER_ROUND} updates in {time.perf_counter() - start:.1f} s")
     for agent, actions in RecordingGame.played.items():
         nvec = smartpay_marl.parallel_env().action_space(agent).nvec
         played = np.array(actions)
@@ -86,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS)
