@@ -139,7 +139,9 @@ class FlatDiscreteActions(_ParallelWrapper):
                 )
             sizes = dict.fromkeys(self.own_sizes, int(shared_size))
         else:
-            raise ValueError(f"FlatDiscreteActions: shared_size must be None, 'max', 'even' or an int, got {shared_size!r}")
+            raise ValueError(
+                f"FlatDiscreteActions: shared_size must be None, 'max', 'even' or an int, got {shared_size!r}"
+            )
         self.shared_size = shared_size
         #: Whether index i means action i % own size (``"even"``), rather than i < own size being real.
         self.folds_evenly = shared_size == "even"
@@ -221,7 +223,9 @@ class PadObservations(_ParallelWrapper):
         if size is None:
             size = longest
         if not isinstance(size, (int, np.integer)) or size < longest:
-            raise ValueError(f"PadObservations: size must be an int of at least the longest observation {longest}, got {size!r}")
+            raise ValueError(
+                f"PadObservations: size must be an int of at least the longest observation {longest}, got {size!r}"
+            )
         self.size = int(size)
         self.own_lengths = {agent: box.shape[0] for agent, box in boxes.items()}
         # One space for all: position by position the widest bounds of any agent (padding counts as 0), so
@@ -270,7 +274,10 @@ class MaskInObservation(_ParallelWrapper):
         flat = env
         while not isinstance(flat, FlatDiscreteActions):
             if not isinstance(flat, _ParallelWrapper):
-                raise TypeError("MaskInObservation needs FlatDiscreteActions inside it, e.g. MaskInObservation(FlatDiscreteActions(env))")
+                raise TypeError(
+                    "MaskInObservation needs FlatDiscreteActions inside it, "
+                    "e.g. MaskInObservation(FlatDiscreteActions(env))"
+                )
             flat = flat.env
         self._flat = flat
         self._spaces = {
