@@ -47,8 +47,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import stats as scipy_stats
-
 from agents.base import ROLE_AGENT, Policy
 from smartpay_marl.config import GameConfig, make_game_config
 from smartpay_marl.layout import FRAUDSTER, ROUTER
@@ -80,6 +78,18 @@ class Estimate:
         return (self.high - self.low) / 2.0
 
 
+def _student_t_quantile(probability: float, degrees_of_freedom: int) -> float:
+    """Student-t quantile; scipy is imported here so that ``import agents`` needs the core alone."""
+    try:
+        from scipy import stats
+    except ModuleNotFoundError as missing:
+        raise ModuleNotFoundError(
+            "confidence intervals need scipy, which the 'league' extra installs: pip install 'smartpay-marl[league]'",
+            name="scipy",
+        ) from missing
+    return float(stats.t.ppf(probability, degrees_of_freedom))
+
+
 def mean_estimate(values: np.ndarray, confidence: float = CONFIDENCE) -> Estimate:
     """Mean of per-episode values with a Student-t interval."""
     values = np.asarray(values, dtype=np.float64)
@@ -89,7 +99,7 @@ def mean_estimate(values: np.ndarray, confidence: float = CONFIDENCE) -> Estimat
     mean = float(values.mean())
     if n == 1:
         return Estimate(mean, math.nan, math.nan)
-    half = float(scipy_stats.t.ppf(0.5 + confidence / 2.0, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    half = float(_student_t_quantile(0.5 + confidence / 2.0, n - 1) * values.std(ddof=1) / math.sqrt(n))
     return Estimate(mean, mean - half, mean + half)
 
 
@@ -107,7 +117,7 @@ def ratio_estimate(numerators: np.ndarray, denominators: np.ndarray, scale: floa
         return Estimate(float(ratio * scale), math.nan, math.nan)
     residuals = x - ratio * y
     standard_error = math.sqrt(np.sum(residuals**2) / (n * (n - 1))) / (total / n)
-    half = float(scipy_stats.t.ppf(0.5 + confidence / 2.0, n - 1) * standard_error)
+    half = float(_student_t_quantile(0.5 + confidence / 2.0, n - 1) * standard_error)
     return Estimate(float(ratio * scale), float((ratio - half) * scale), float((ratio + half) * scale))
 
 

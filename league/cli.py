@@ -22,6 +22,12 @@ values, missing or malformed files: ``ValueError`` and its subclasses,
 argparse's own usage errors; anything else exits with 1 and names the
 exception type. ``--debug`` (before or after the subcommand) re-raises, so
 the traceback shows. Ctrl-C prints ``interrupted`` and exits with 130.
+
+Extras: ``pip install smartpay-marl`` installs the game alone. A subcommand
+that needs an extra (:data:`COMMAND_NEEDS`) checks, before it runs, that the
+modules it needs are installed, and otherwise stops with one line naming the
+extra to install (exit code 2). A missing module of an extra met later, while
+a subcommand runs, gets the same line. ``--help`` works without the extra.
 """
 
 from __future__ import annotations
@@ -41,6 +47,19 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("league.evaluation.evaluate", "cross-play, ratings and meta-Nash of a league run"),
     "exploit": ("league.rllib.exploit", "approximate exploitability of a player by a best response"),
     "serve": ("league.serving.cli", "serve the game over HTTP for language-model and remote agents"),
+}
+#: Extra -> the top-level modules it installs beyond the core (pyproject.toml's optional dependencies).
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "league": ("ray", "torch", "scipy", "matplotlib"),
+    "serve": ("fastapi", "uvicorn"),
+}
+#: Subcommand -> (its extra, the modules of that extra it cannot run without). Not listed: the core suffices.
+COMMAND_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "baselines": ("league", ("scipy",)),  # confidence intervals; --png also needs matplotlib
+    "train": ("league", ("ray", "torch", "scipy")),
+    "evaluate": ("league", ("scipy",)),  # learned snapshots also need torch, checked when one is loaded
+    "exploit": ("league", ("ray", "torch", "scipy")),
+    "serve": ("serve", ("fastapi", "uvicorn")),
 }
 #: Set in the environment by ``--debug`` so that code below the CLI (e.g. Ray start-up) can show more.
 DEBUG_ENV = "SMARTPAY_MARL_DEBUG"
@@ -145,16 +164,56 @@ def _reexec_with_fixed_hash_seed(command: str | None) -> None:
     os.execve(sys.executable, [sys.executable, "-m", "league.cli", *sys.argv[1:]], {**os.environ, "PYTHONHASHSEED": "0"})
 
 
+def missing_extra_line(command: str, modules: list[str], extra: str) -> str:
+    """The one line for a subcommand whose ``extra`` is not installed, naming the missing modules."""
+    return (
+        f"smartpay-marl {command}: error: needs {', '.join(modules)}, not installed; "
+        f"install the '{extra}' extra: pip install 'smartpay-marl[{extra}]'"
+    )
+
+
+def _extra_of(module: str) -> str | None:
+    return next((extra for extra, modules in EXTRAS.items() if module in modules), None)
+
+
+def missing_modules(command: str) -> list[str]:
+    """The modules ``command`` needs (:data:`COMMAND_NEEDS`) that are not installed; found without importing them."""
+    from importlib.util import find_spec
+
+    _, modules = COMMAND_NEEDS.get(command, ("", ()))
+    return [module for module in modules if find_spec(module) is None]
+
+
+def _missing_extra_module(error: BaseException) -> str | None:
+    """The top-level module of an extra whose absence raised ``error``, or None for any other error."""
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return None
+    top = error.name.split(".")[0]
+    return top if _extra_of(top) is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     invoked = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _chosen_command(argv)
     if invoked:
         _reexec_with_fixed_hash_seed(command)
-    parser = build_parser(command or "")
+    try:
+        parser = build_parser(command or "")
+    except ModuleNotFoundError as error:
+        # A subcommand module that imports an extra at the top cannot even give its --help without it.
+        module = _missing_extra_module(error)
+        if module is None or command is None:
+            raise
+        print(missing_extra_line(command, [module], _extra_of(module)), file=sys.stderr)
+        return EXIT_USER_ERROR
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
+        return EXIT_USER_ERROR
+    missing = missing_modules(args.command)
+    if missing:
+        print(missing_extra_line(args.command, missing, COMMAND_NEEDS[args.command][0]), file=sys.stderr)
         return EXIT_USER_ERROR
     previous_debug = os.environ.get(DEBUG_ENV)
     if args.debug:
@@ -175,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001  (the contract: every error becomes one line)
         if args.debug:
             raise
+        module = _missing_extra_module(error)
+        if module is not None:
+            print(missing_extra_line(args.command, [module], _extra_of(module)), file=sys.stderr)
+            return EXIT_USER_ERROR
         print(error_line(args.command, error), file=sys.stderr)
         return EXIT_USER_ERROR if is_user_error(error) else EXIT_FAILURE
     finally:
