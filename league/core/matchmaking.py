@@ -282,6 +282,21 @@ class Matchmaker:
         return f"a {other} main player"
 
 
+def threshold_opponents(regime: Regime | str, learner: Player, players: Sequence[Player]) -> list[Player]:
+    """Whom ``learner`` must beat (every one of them) for the snapshot rule's win-rate trigger.
+
+    Under ``pfsp``, AlphaStar's: a main exploiter the other side's main; mains and
+    league exploiters every past player of the other side (its snapshots and the
+    scripted baselines). Under the other regimes: every opponent the regime allows.
+    """
+    other = [p for p in players if p.role is learner.role.opponent]
+    if Regime(regime) is Regime.PFSP:
+        if learner.kind is PlayerKind.MAIN_EXPLOITER:
+            return [p for p in other if p.kind is PlayerKind.MAIN]
+        return [p for p in other if p.frozen]
+    return Matchmaker(regime, {role: "uniform" for role in Role}, PayoffTable(), list(players), seed=0).candidates(learner)
+
+
 def _snapshots_of(other: Sequence[Player], parents: Sequence[Player]) -> list[Player]:
     """The snapshots in ``other`` taken from any of ``parents``, oldest first (roster order)."""
     names = {p.name for p in parents}

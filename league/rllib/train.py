@@ -48,6 +48,7 @@ PROGRESS_FIELDS = (
     "router_snapshots",
     "fraudster_snapshots",
     "snapshots_taken",
+    "learner_shares",  # {learner: share of the iteration's trained games}: one learner per game unless both_learners_train
     "router_main_opponents",  # {module id: probability}, as RLlib sees it
     "fraudster_main_opponents",
     "router_main_opponent_players",  # the same by player name (snapshot, scripted policy or learner)
@@ -200,6 +201,7 @@ def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, 
         "router_snapshots": len(state.snapshots(Role.ROUTER)),
         "fraudster_snapshots": len(state.snapshots(Role.FRAUDSTER)),
         "snapshots_taken": " ".join(taken),
+        "learner_shares": json.dumps({k: round(v, 3) for k, v in recorded["learner_shares"].items()}),
         "router_main_opponents": json.dumps({k: round(v, 3) for k, v in runtime.last_plan.get("router_main", {}).items()}),
         "fraudster_main_opponents": json.dumps({k: round(v, 3) for k, v in runtime.last_plan.get("fraudster_main", {}).items()}),
     }
@@ -259,8 +261,11 @@ def with_player_names(row: dict[str, Any], runtime: LeagueRuntime) -> dict[str, 
     """
     from league.rllib.callbacks import scripted_module_id
 
+    from league.rllib.callbacks import opponent_copy_id
+
     names = dict(runtime.state.slots)
     names.update({scripted_module_id(name): name for name in runtime.config.league.scripted_opponents})
+    names.update({opponent_copy_id(p.name): p.name for p in runtime.state.learning_players()})
     row = dict(row)
     for main in ("router_main", "fraudster_main"):
         weights = _json_weights(row.get(f"{main}_opponents"))

@@ -66,7 +66,8 @@ def test_slot_cap_holds_as_the_league_grows(trained):
     learners = {p.name for p in runtime.state.learning_players()}
     scripted = {"fraudster_scripted_neutral"}
     slots = {f"{role.value}_slot_{i}" for role in Role for i in range(2)}
-    assert modules == learners | slots | scripted  # 5 snapshots per side, still 2 slots each
+    copies = {f"{name}_as_opponent" for name in learners}  # the frozen copies learners play other learners through
+    assert modules == learners | copies | slots | scripted  # 5 snapshots per side, still 2 slots each
     assert len(runtime.state.slots) <= 4
     env_runner_modules = algorithm.env_runner_group.foreach_env_runner(
         lambda runner: sorted(runner.module.keys()), local_env_runner=True
