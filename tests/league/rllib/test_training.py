@@ -140,9 +140,17 @@ def test_results_report_each_sides_own_return(tmp_path):
 
     config = load_train_config(SMOKE, game={"reward_mode": "profit", "max_cycles": 100})
     runtime = LeagueRuntime(config, tmp_path, LeagueState.new(config.league))
-    episodes = [("router_main", "fraudster_main", 10.0, 2.5), ("router_main", "fraudster_main", 14.0, 0.5)]
+    # Ten games: the decayed count passes the payoff's minimum of 8 before which a pair's win rate is 0.5.
+    episodes = [("router_main", "fraudster_main_as_opponent", 10.0, 2.5), ("router_main", "fraudster_main", 14.0, 0.5)] * 5
     recorded = runtime.record_results({"env_runners": {EPISODES_KEY: episodes}})
     assert recorded["mean_return"] == {"router_main": 12.0, "fraudster_main": 1.5}
     win = runtime.state.config.win_definition
-    expected = float(np.mean(win.router_win(np.array([10.0, 14.0]))))
+    wins = win.router_win(np.array([10.0, 14.0] * 5))
+    weights = runtime.state.config.payoff_decay ** np.arange(9, -1, -1)  # decayed per game, in order
+    expected = float(weights @ wins / weights.sum())
     assert runtime.state.payoff.router_win_rate("router_main", "fraudster_main") == pytest.approx(expected)
+    # The frozen copy is booked as its player; the games where both modules learned count for both.
+    assert recorded["learner_shares"] == {"fraudster_main": 5 / 15, "router_main": 10 / 15}
+    matchups = (runtime.run_dir / "matchups.csv").read_text().splitlines()
+    assert matchups[0] == "iteration,learner,opponent,games,learner_wins"
+    assert matchups[1].startswith("0,fraudster_main,router_main,5,") and matchups[2].startswith("0,router_main,fraudster_main,10,")
