@@ -111,6 +111,7 @@ def regime_config(regime: str, seed: int, budget: int, base: dict) -> dict:
         league["scripted_opponents"] = scripted
     elif regime in ("pfsp", "pfsp_sp"):
         league.update(num_main_exploiters=1, num_league_exploiters=1, scripted_opponents=scripted)
+        league["slots_per_side"] = max(int(league.get("slots_per_side", 4)), 3)  # a slot per learner of a side
         if regime == "pfsp_sp":
             league["main_self_play_share"] = ALPHASTAR_SELF_PLAY_SHARE
         else:  # the PFSP branch alone

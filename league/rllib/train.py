@@ -261,17 +261,16 @@ def with_player_names(row: dict[str, Any], runtime: LeagueRuntime) -> dict[str, 
     """
     from league.rllib.callbacks import scripted_module_id
 
-    from league.rllib.callbacks import opponent_copy_id
+    from league.rllib.callbacks import OPPONENT_COPY_SUFFIX
 
     names = dict(runtime.state.slots)
     names.update({scripted_module_id(name): name for name in runtime.config.league.scripted_opponents})
-    names.update({opponent_copy_id(p.name): p.name for p in runtime.state.learning_players()})
     row = dict(row)
     for main in ("router_main", "fraudster_main"):
         weights = _json_weights(row.get(f"{main}_opponents"))
         by_player: dict[str, float] = {}
         for module_id, weight in weights.items():
-            player = names.get(module_id, module_id)
+            player = names.get(module_id, module_id.removesuffix(OPPONENT_COPY_SUFFIX))  # a learner's frozen copy
             by_player[player] = round(by_player.get(player, 0.0) + weight, 3)
         row[f"{main}_opponent_players"] = json.dumps(by_player)
     return row
