@@ -520,15 +520,17 @@ def upgrade_from_version_1(data: dict[str, Any]) -> tuple[dict[str, Any], list[s
     notes.append("payoff_min_games assumed 0 (version 1 used every recorded game)")
     if "main_self_play_share" not in config:
         config["main_self_play_share"] = 0.0
-    config.setdefault("both_learners_train", False)
+    # Version 1 trained both learners of a game, and its algorithm checkpoints have no frozen opponent copies.
+    config.setdefault("both_learners_train", True)
     regime = config.get("regime", Regime.PFSP.value)
     defaults = ALPHASTAR_RULES if regime == Regime.PFSP.value else RULES_OFF
     assumed = {name: config.setdefault(name, value) for name, value in defaults.items()}
     notes.append(
         "player rules not in the file take this version's values: "
         + ", ".join(f"{name}={value}" for name, value in assumed.items())
-        + "; games now train one learner each (both_learners_train false; version 1 trained both) and the "
-        "snapshot threshold compares the lowest win rate, not a PFSP-weighted mean"
+        + "; both_learners_train assumed true (version 1 trained both learners of a game, and its checkpoints "
+        "have no frozen opponent copies); the snapshot threshold now compares the lowest win rate, not a "
+        "PFSP-weighted mean"
     )
     data["format_version"] = FORMAT_VERSION
     return data, notes

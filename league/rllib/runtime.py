@@ -214,8 +214,8 @@ class LeagueRuntime:
         if missing:
             raise ValueError(
                 f"the algorithm has no frozen opponent module(s) {', '.join(missing)}: it was built before each game "
-                "trained one learner; resume it with league.both_learners_train: true in its config.yaml, "
-                "or start a new run"
+                "trained one learner; its league state must say both_learners_train: true (league state files of "
+                "format 1 load that way), or start a new run"
             )
         weights = algorithm.learner_group.get_weights(module_ids=met)
         return {opponent_copy_id(name): weights[name] for name in met}

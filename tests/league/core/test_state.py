@@ -361,8 +361,8 @@ def test_a_version_1_file_loads_with_a_note_of_the_defaults_it_assumes(tmp_path:
     with pytest.warns(LeagueFormatNote) as notes:
         state = LeagueState.load(path)
     text = " ".join(str(note.message) for note in notes)
-    assert str(path) in text and "payoff_min_games assumed 0" in text and "both_learners_train false" in text
+    assert str(path) in text and "payoff_min_games assumed 0" in text and "both_learners_train assumed true" in text
     assert state.format_version == FORMAT_VERSION
-    assert state.config.main_self_play_share == 0.0  # as version 1 trained it
+    assert state.config.main_self_play_share == 0.0 and state.config.both_learners_train  # as version 1 trained
     assert state.payoff.played("router_main", "fraudster_main") == 3
     assert state.payoff.router_win_rate("router_main", "fraudster_main") == pytest.approx(2.0 / 3.0)
