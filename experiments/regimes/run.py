@@ -57,8 +57,9 @@ REGIME_NOTES = {
     "fixed": "each side trains against the other side's scripted population",
     "self_play": "latest main against latest main",
     "fictitious": "uniform over the other side's main and its snapshots",
-    "pfsp": "PFSP (squared) over snapshots, main and scripted baselines, plus 1 main and 1 league exploiter per side",
-    "pfsp_sp": "pfsp, with 35% of the main players' games against the other side's current main (AlphaStar's mix)",
+    "pfsp": "AlphaStar's league with its PFSP branch only: mains by squared PFSP over the other side's snapshots and "
+            "scripted baselines, plus 1 main and 1 league exploiter per side",
+    "pfsp_sp": "AlphaStar's league as configured by default: the mains' games 35% self-play, 50% PFSP, 15% verification",
 }
 #: AlphaStar's main agents played 35% of their games in self-play.
 ALPHASTAR_SELF_PLAY_SHARE = 0.35
@@ -110,8 +111,11 @@ def regime_config(regime: str, seed: int, budget: int, base: dict) -> dict:
         league["scripted_opponents"] = scripted
     elif regime in ("pfsp", "pfsp_sp"):
         league.update(num_main_exploiters=1, num_league_exploiters=1, scripted_opponents=scripted)
+        league["slots_per_side"] = max(int(league.get("slots_per_side", 4)), 3)  # a slot per learner of a side
         if regime == "pfsp_sp":
             league["main_self_play_share"] = ALPHASTAR_SELF_PLAY_SHARE
+        else:  # the PFSP branch alone
+            league.update(main_self_play_share=0.0, main_verification_share=0.0)
     else:
         league["scripted_opponents"] = []
     return data

@@ -163,6 +163,17 @@ class TrainConfig(BaseModel):
             raise ValueError("fraudster_baseline: 'counterfactual' needs resources.env_runner: vector")
         return self
 
+    @model_validator(mode="after")
+    def _enough_slots_for_exact_draws(self) -> "TrainConfig":
+        needed = self.league.slots_needed()
+        if self.league.slots_per_side < needed:
+            raise ValueError(
+                f"league.slots_per_side must be >= {needed} (one per learning player of a side that meets "
+                f"snapshots: the main, {self.league.num_main_exploiters} main and "
+                f"{self.league.num_league_exploiters} league exploiters), got {self.league.slots_per_side}"
+            )
+        return self
+
     def game_config(self) -> GameConfig:
         return make_game_config(**self.game)
 

@@ -6,17 +6,26 @@ Regimes (the opponent is always a player of the learner's opposite role):
 - ``self_play``: every learner faces the other side's main player (latest vs latest).
 - ``fictitious``: every learner faces, uniformly, the other side's historical
   snapshots plus its main player.
-- ``pfsp``: the full AlphaStar-style league:
+- ``pfsp``: AlphaStar's league (docs/league_parity.md), each rule a setting of
+  :class:`~league.core.state.LeagueConfig` (:class:`PlayerRules` here):
 
-  - main players sample the other side's snapshots, its main player and the
-    league's scripted baselines of that side with the PFSP weighting of their
-    role (``league.core.pfsp``), using their win rates from the payoff table;
-    with ``main_self_play_share`` > 0, that share of their games is instead
-    played against the other side's current main, as AlphaStar's main agents
-    did (35% self-play);
-  - main exploiters always face the other side's main player;
-  - league exploiters sample the whole other side (every player of that role:
-    main, exploiters, snapshots and scripted baselines) with PFSP.
+  - main players mix three branches: ``main_self_play_share`` (0.35) of their
+    games against the other side's current main (or, while they win less than
+    ``main_self_play_fallback_win_rate`` against it, its snapshots by variance
+    PFSP); ``main_verification_share`` (0.15) against the other side's past main
+    exploiters they still lose to, else the past mains they have forgotten
+    (squared PFSP, else self-play); the rest (0.5) by PFSP over all past players
+    of the other side (its snapshots and the league's scripted baselines), with
+    the PFSP weighting of their role;
+  - main exploiters face the other side's main, or its snapshots (variance PFSP)
+    while their win rate against it is below ``main_exploiter_fallback_win_rate``;
+  - league exploiters face the other side's frozen players (snapshots and scripted
+    baselines) by PFSP with ``league_exploiter_weighting`` (the main while there are none).
+
+A branch with nobody to play falls back as AlphaStar's does: PFSP and verification
+to self-play, a fallback to snapshots that do not exist yet to the main itself. The
+mixture is computed exactly (:meth:`Matchmaker.opponent_probabilities`), so the
+probabilities that are sampled are the ones reported.
 
 ``Matchmaker.choose_matchup`` first picks the learner uniformly among the learning
 players of both roles that have at least one legal opponent (under ``fixed`` a side
@@ -31,6 +40,7 @@ with the same seed on the same league makes the same choices.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
 import numpy as np
@@ -38,8 +48,37 @@ import numpy as np
 from league.core.payoff import PayoffTable
 from league.core.pfsp import PFSPWeighting, parse_weighting, pfsp_probabilities
 from league.core.players import Player, PlayerKind, Regime, Role
-from league.core.state import LeagueState
+from league.core.state import ALPHASTAR_RULES, LeagueConfig, LeagueState
 
+
+@dataclass(frozen=True)
+class PlayerRules:
+    """AlphaStar's matchmaking rules under ``pfsp``; the defaults are AlphaStar's values (see LeagueConfig)."""
+
+    main_self_play_share: float = ALPHASTAR_RULES["main_self_play_share"]
+    main_verification_share: float = ALPHASTAR_RULES["main_verification_share"]
+    main_self_play_fallback_win_rate: float = ALPHASTAR_RULES["main_self_play_fallback_win_rate"]
+    verification_win_rate: float = ALPHASTAR_RULES["verification_win_rate"]
+    main_exploiter_fallback_win_rate: float = ALPHASTAR_RULES["main_exploiter_fallback_win_rate"]
+    league_exploiter_weighting: PFSPWeighting = PFSPWeighting.LINEAR_CAPPED
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "league_exploiter_weighting":
+                object.__setattr__(self, item.name, parse_weighting(value))
+            elif not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise ValueError(f"{item.name} must be in [0, 1], got {value!r}")
+        if self.main_self_play_share + self.main_verification_share > 1.0 + 1e-12:
+            raise ValueError("main_self_play_share + main_verification_share must be <= 1")
+
+    @property
+    def main_pfsp_share(self) -> float:
+        return max(0.0, 1.0 - self.main_self_play_share - self.main_verification_share)
+
+    @classmethod
+    def from_config(cls, config: LeagueConfig) -> PlayerRules:
+        return cls(**{item.name: getattr(config, item.name) for item in fields(cls)})
 
 
 class LeagueView(Protocol):
@@ -59,7 +98,8 @@ class Matchmaker:
         payoff: PayoffTable,
         league: LeagueView | Sequence[Player],
         seed: int,
-        main_self_play_share: float = 0.0,
+        main_self_play_share: float | None = None,
+        rules: PlayerRules | None = None,
     ) -> None:
         try:
             self.regime = Regime(regime)
@@ -71,9 +111,13 @@ class Matchmaker:
         if missing:
             raise ValueError(f"weightings must give a weighting for every role; missing {', '.join(missing)}")
         self.weightings: dict[Role, PFSPWeighting] = parsed
-        if not 0.0 <= main_self_play_share <= 1.0:
-            raise ValueError(f"main_self_play_share must be in [0, 1], got {main_self_play_share!r}")
-        self.main_self_play_share = float(main_self_play_share)
+        rules = PlayerRules() if rules is None else rules
+        if main_self_play_share is not None:
+            if not 0.0 <= main_self_play_share <= 1.0:
+                raise ValueError(f"main_self_play_share must be in [0, 1], got {main_self_play_share!r}")
+            verification = min(rules.main_verification_share, 1.0 - main_self_play_share)
+            rules = replace(rules, main_self_play_share=float(main_self_play_share), main_verification_share=verification)
+        self.rules = rules
         self.payoff = payoff
         self._league = league
         self.rng = np.random.default_rng(seed)
@@ -88,7 +132,7 @@ class Matchmaker:
             state.payoff,
             state,
             seed,
-            main_self_play_share=config.main_self_play_share,
+            rules=PlayerRules.from_config(config),
         )
 
     @property
@@ -102,19 +146,16 @@ class Matchmaker:
         self._check_learner(learner)
         other = [p for p in self.players if p.role is learner.role.opponent]
         main = [p for p in other if p.kind is PlayerKind.MAIN]
-        snapshots_and_main = [p for p in other if p.kind in (PlayerKind.HISTORICAL, PlayerKind.MAIN)]
         if self.regime is Regime.FIXED:
             return [p for p in other if p.kind is PlayerKind.SCRIPTED]
         if self.regime is Regime.SELF_PLAY:
             return main
         if self.regime is Regime.FICTITIOUS:
-            return snapshots_and_main
+            return [p for p in other if p.kind in (PlayerKind.HISTORICAL, PlayerKind.MAIN)]
         if learner.kind is PlayerKind.MAIN_EXPLOITER:
-            return main
-        if learner.kind is PlayerKind.LEAGUE_EXPLOITER:
-            return other
-        # The full league: the other side's snapshots, its main, and any scripted baselines in the
-        # league (fixed opponents keep the learners honest against known attacks and defences).
+            return main + _snapshots_of(other, main)
+        # Mains and league exploiters: the other side's main, its snapshots and the league's scripted
+        # baselines (fixed opponents keep the learners honest against known attacks and defences).
         return [p for p in other if p.kind in (PlayerKind.HISTORICAL, PlayerKind.MAIN, PlayerKind.SCRIPTED)]
 
     def opponent_probabilities(self, learner: Player) -> dict[str, float]:
@@ -150,19 +191,83 @@ class Matchmaker:
         return (learner, opponent) if learner.role is Role.ROUTER else (opponent, learner)
 
     def _probabilities(self, learner: Player, candidates: Sequence[Player]) -> np.ndarray:
-        uses_pfsp = self.regime is Regime.PFSP and learner.kind in (PlayerKind.MAIN, PlayerKind.LEAGUE_EXPLOITER)
-        if not uses_pfsp:
+        if self.regime is not Regime.PFSP:
             return np.full(len(candidates), 1.0 / len(candidates))
-        win_rates = self.payoff.win_rates(learner, candidates)
-        probabilities = pfsp_probabilities(win_rates, self.weightings[learner.role])
-        share = self.main_self_play_share if learner.kind is PlayerKind.MAIN else 0.0
-        mains = [k for k, p in enumerate(candidates) if p.kind is PlayerKind.MAIN]
-        if share and mains:
-            # AlphaStar's mix: part pure self-play against the current main, whatever PFSP thinks of it
-            # (squared PFSP drops an opponent the learner beats, and the mains then stop co-evolving).
-            probabilities = (1.0 - share) * probabilities
-            probabilities[mains] += share / len(mains)
-        return probabilities
+        other = [p for p in self.players if p.role is learner.role.opponent]
+        if learner.kind is PlayerKind.MAIN:
+            mix = self._main_mix(learner, other)
+        elif learner.kind is PlayerKind.MAIN_EXPLOITER:
+            mix = self._main_exploiter_mix(learner, other)
+        else:
+            mix = self._league_exploiter_mix(learner, other)
+        probabilities = np.array([mix.get(p.name, 0.0) for p in candidates], dtype=np.float64)
+        return probabilities / probabilities.sum()
+
+    # ------------------------------------------------------------------ AlphaStar's branches (pfsp)
+    def _pfsp(self, learner: Player, opponents: Sequence[Player], weighting: PFSPWeighting | str) -> dict[str, float]:
+        """``{name: probability}`` over ``opponents`` by PFSP on ``learner``'s win rates against them."""
+        probabilities = pfsp_probabilities(self.payoff.win_rates(learner, opponents), weighting)
+        return dict(zip((p.name for p in opponents), probabilities.tolist()))
+
+    def _main_mix(self, learner: Player, other: Sequence[Player]) -> dict[str, float]:
+        rules = self.rules
+        main = [p for p in other if p.kind is PlayerKind.MAIN]
+        past = [p for p in other if p.kind in (PlayerKind.HISTORICAL, PlayerKind.SCRIPTED)]
+        self_play = self._self_play_branch(learner, main, other)
+        pfsp = self._pfsp(learner, past, self.weightings[learner.role]) if past else self_play
+        verification = self._verification_branch(learner, main, other) or self_play
+        return _mixture(
+            (rules.main_pfsp_share, pfsp),
+            (rules.main_self_play_share, self_play),
+            (rules.main_verification_share, verification),
+        )
+
+    def _self_play_branch(self, learner: Player, main: Sequence[Player], other: Sequence[Player]) -> dict[str, float]:
+        """The other side's main; its snapshots by variance PFSP while the learner wins too rarely against it."""
+        if not main:
+            return {}
+        threshold = self.rules.main_self_play_fallback_win_rate
+        return self._main_or_its_snapshots(learner, main, other, threshold)
+
+    def _main_or_its_snapshots(
+        self, learner: Player, main: Sequence[Player], other: Sequence[Player], threshold: float
+    ) -> dict[str, float]:
+        shares: dict[str, float] = {}
+        for opponent in main:  # one main per side; the loop keeps the rule general
+            snapshots = _snapshots_of(other, [opponent])
+            if snapshots and self.payoff.win_rate(learner, opponent) < threshold:
+                branch = self._pfsp(learner, snapshots, PFSPWeighting.VARIANCE)
+            else:
+                branch = {opponent.name: 1.0}
+            for name, probability in branch.items():
+                shares[name] = shares.get(name, 0.0) + probability / len(main)
+        return shares
+
+    def _verification_branch(
+        self, learner: Player, main: Sequence[Player], other: Sequence[Player]
+    ) -> dict[str, float] | None:
+        """Past main exploiters the learner still loses to, else past mains it has forgotten; None if neither."""
+        strong = self.rules.verification_win_rate
+        exploiters = [p for p in self.players if p.kind is PlayerKind.MAIN_EXPLOITER and p.role is learner.role.opponent]
+        past_exploiters = _snapshots_of(other, exploiters)
+        if past_exploiters:
+            rates = self.payoff.win_rates(learner, past_exploiters)
+            if rates.min() < 1.0 - strong:
+                return self._pfsp(learner, past_exploiters, PFSPWeighting.SQUARED)
+        past_mains = _without_monotonic_suffix(_snapshots_of(other, main), lambda p: self.payoff.win_rate(learner, p))
+        if past_mains and self.payoff.win_rates(learner, past_mains).min() < strong:
+            return self._pfsp(learner, past_mains, PFSPWeighting.SQUARED)
+        return None
+
+    def _main_exploiter_mix(self, learner: Player, other: Sequence[Player]) -> dict[str, float]:
+        main = [p for p in other if p.kind is PlayerKind.MAIN]
+        return self._main_or_its_snapshots(learner, main, other, self.rules.main_exploiter_fallback_win_rate)
+
+    def _league_exploiter_mix(self, learner: Player, other: Sequence[Player]) -> dict[str, float]:
+        frozen = [p for p in other if p.kind in (PlayerKind.HISTORICAL, PlayerKind.SCRIPTED)]
+        if not frozen:
+            return {p.name: 1.0 for p in other if p.kind is PlayerKind.MAIN}
+        return self._pfsp(learner, frozen, self.rules.league_exploiter_weighting)
 
     def _check_learner(self, learner: Player) -> None:
         if not learner.learning:
@@ -175,6 +280,54 @@ class Matchmaker:
         if self.regime is Regime.FIXED:
             return f"at least one scripted {other} player"
         return f"a {other} main player"
+
+
+def threshold_opponents(regime: Regime | str, learner: Player, players: Sequence[Player]) -> list[Player]:
+    """Whom ``learner`` must beat (every one of them) for the snapshot rule's win-rate trigger.
+
+    Under ``pfsp``, AlphaStar's: a main exploiter the other side's main; mains and
+    league exploiters every past player of the other side (its snapshots and the
+    scripted baselines). Under the other regimes: every opponent the regime allows.
+    """
+    other = [p for p in players if p.role is learner.role.opponent]
+    if Regime(regime) is Regime.PFSP:
+        if learner.kind is PlayerKind.MAIN_EXPLOITER:
+            return [p for p in other if p.kind is PlayerKind.MAIN]
+        return [p for p in other if p.frozen]
+    return Matchmaker(regime, {role: "uniform" for role in Role}, PayoffTable(), list(players), seed=0).candidates(learner)
+
+
+def _snapshots_of(other: Sequence[Player], parents: Sequence[Player]) -> list[Player]:
+    """The snapshots in ``other`` taken from any of ``parents``, oldest first (roster order)."""
+    names = {p.name for p in parents}
+    return [p for p in other if p.kind is PlayerKind.HISTORICAL and p.parent in names]
+
+
+def _without_monotonic_suffix(snapshots: list[Player], win_rate) -> list[Player]:
+    """``snapshots`` (oldest first) without the newest run along which the learner's win rate only falls.
+
+    AlphaStar's verification branch looks for past mains the learner has *forgotten*: the
+    newest snapshots are naturally harder, so a falling tail of win rates is not
+    forgetting and is left out.
+    """
+    rates = [win_rate(p) for p in snapshots]
+    for index in range(len(rates) - 1, 0, -1):
+        if rates[index - 1] < rates[index]:
+            return snapshots[: index + 1]
+    return []
+
+
+def _mixture(*branches: tuple[float, dict[str, float]]) -> dict[str, float]:
+    """``sum share * branch``, renormalised over the branches that have players (shares of empty ones move pro rata)."""
+    mix: dict[str, float] = {}
+    total = 0.0
+    for share, branch in branches:
+        if share <= 0 or not branch:
+            continue
+        total += share
+        for name, probability in branch.items():
+            mix[name] = mix.get(name, 0.0) + share * probability
+    return {name: value / total for name, value in mix.items()} if total > 0 else mix
 
 
 class MatchupPlan:

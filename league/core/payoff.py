@@ -2,15 +2,21 @@
 
 For every (router, fraudster) pair the table keeps two decayed sums, as in AlphaStar
 and DI-engine: ``wins`` (sum of the router's soft wins, see ``league.core.win``) and
-``games`` (number of episodes, each of weight 1). Each call to ``update`` first
-multiplies the pair's sums by ``decay`` (in (0, 1]; 1 means plain averages) and then
-adds the new episodes, so recent results count more:
+``games`` (number of episodes, each of weight 1), plus ``played``, the plain number
+of episodes. The decay is applied once per GAME, as AlphaStar's and DI-engine's
+payoffs do: recording one episode with soft win ``w`` is
 
-    wins  <- decay * wins  + sum(router_win)
-    games <- decay * games + len(router_win)
+    wins  <- decay * wins  + w
+    games <- decay * games + 1
 
-The router's win rate is ``wins / games``. A pair that has never played (or has zero
-games) has the prior win rate 0.5: nothing is known, so neither side is favoured.
+and ``update`` with k episodes applies this k times in the order given, so the same
+episodes give the same table however they are split into calls. ``decay`` is in
+(0, 1]; 1 means plain averages, ``d < 1`` weighs the last ``1 / (1 - d)`` games of a
+pair most.
+
+The router's win rate is ``wins / games``. A pair whose decayed game count is below
+``min_games`` (or that never played) has the prior win rate 0.5: too little is known,
+so neither side is favoured (DI-engine's ``min_win_rate_games``, 8 there).
 The fraudster's win rate against a router is ``1 - `` the router's rate, so the two
 perspectives always sum to 1.
 
@@ -40,6 +46,7 @@ class PairRecord(BaseModel):
 
     wins: float = Field(ge=0.0, allow_inf_nan=False)
     games: float = Field(ge=0.0, allow_inf_nan=False)
+    played: int = Field(default=0, ge=0, description="episodes recorded for the pair, not decayed")
 
     @model_validator(mode="after")
     def _wins_within_games(self) -> PairRecord:
@@ -53,7 +60,11 @@ class PayoffTable(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decay: float = Field(default=1.0, allow_inf_nan=False)
+    decay: float = Field(default=1.0, allow_inf_nan=False, description="per-game decay of the sums, in (0, 1]")
+    min_games: float = Field(
+        default=0.0, ge=0.0, allow_inf_nan=False,
+        description="decayed games a pair needs before its win rate is used; below it the rate is 0.5",
+    )
     stats: dict[str, dict[str, PairRecord]] = Field(default_factory=dict)
 
     @field_validator("decay")
@@ -66,9 +77,10 @@ class PayoffTable(BaseModel):
     def update(self, router: str, fraudster: str, router_win: float | ArrayLike) -> None:
         """Record episodes between ``router`` and ``fraudster``.
 
-        ``router_win`` is one soft win or an array of them, each in [0, 1]. Existing
-        sums for the pair are decayed once per call, then each episode adds weight 1.
-        An empty array records nothing and leaves the pair untouched.
+        ``router_win`` is one soft win or an array of them, each in [0, 1], in the
+        order they were played. Each episode first decays the pair's sums by
+        ``decay``, then adds itself with weight 1 (see the module docstring). An
+        empty array records nothing and leaves the pair untouched.
         """
         wins = np.asarray(router_win, dtype=np.float64).ravel()
         if wins.size == 0:
@@ -82,18 +94,28 @@ class PayoffTable(BaseModel):
         if record is None:
             record = PairRecord(wins=0.0, games=0.0)
             self.stats[router][fraudster] = record
-        record.wins = self.decay * record.wins + float(wins.sum())
-        record.games = self.decay * record.games + float(wins.size)
+        # k sequential per-game updates in closed form: the i-th of k games (0-based) ends up with
+        # weight decay ** (k - 1 - i), and the old sums with decay ** k.
+        weights = self.decay ** np.arange(wins.size - 1, -1, -1, dtype=np.float64)
+        carried = self.decay**wins.size
+        record.wins = min(carried * record.wins + float(weights @ wins), carried * record.games + float(weights.sum()))
+        record.games = carried * record.games + float(weights.sum())
+        record.played += int(wins.size)
 
     def games(self, router: str, fraudster: str) -> float:
         """Decayed number of games recorded for the pair (0.0 if it never played)."""
         record = self.stats.get(router, {}).get(fraudster)
         return 0.0 if record is None else record.games
 
-    def router_win_rate(self, router: str, fraudster: str) -> float:
-        """Router's decayed win rate against ``fraudster``; 0.5 for a pair with no games."""
+    def played(self, router: str, fraudster: str) -> int:
+        """Episodes recorded for the pair, not decayed (0 if it never played)."""
         record = self.stats.get(router, {}).get(fraudster)
-        if record is None or record.games <= 0.0:
+        return 0 if record is None else record.played
+
+    def router_win_rate(self, router: str, fraudster: str) -> float:
+        """Router's decayed win rate against ``fraudster``; 0.5 while the pair has fewer than ``min_games`` games."""
+        record = self.stats.get(router, {}).get(fraudster)
+        if record is None or record.games <= 0.0 or record.games < self.min_games:
             return UNKNOWN_PAIR_WIN_RATE
         return record.wins / record.games
 

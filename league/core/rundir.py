@@ -7,6 +7,7 @@ A run directory describes itself::
         versions.json          library versions of the run
         league_state.json      players, snapshots, payoff, history, slots (the newest)
         progress.csv           one row per iteration
+        matchups.csv           the games played: iteration, learner, opponent, games, learner's wins
         learning_curve.png     the main players' learning curves
         tensorboard/           TensorBoard event files
         snapshots/<name>/      one frozen player per directory
@@ -34,6 +35,7 @@ CONFIG_FILE = "config.yaml"
 VERSIONS_FILE = "versions.json"
 STATE_FILE = "league_state.json"
 PROGRESS_FILE = "progress.csv"
+MATCHUPS_FILE = "matchups.csv"
 LEARNING_CURVE_FILE = "learning_curve.png"
 TENSORBOARD_DIR = "tensorboard"
 SNAPSHOTS_DIR = "snapshots"
@@ -96,6 +98,10 @@ class RunDir:
     @property
     def progress(self) -> Path:
         return self.root / PROGRESS_FILE
+
+    @property
+    def matchups(self) -> Path:
+        return self.root / MATCHUPS_FILE
 
     @property
     def learning_curve(self) -> Path:
@@ -170,6 +176,21 @@ class RunDir:
     def checkpoint_iteration(directory: Path) -> int | None:
         match = _CHECKPOINT_NAME.match(Path(directory).name)
         return int(match.group(1)) if match else None
+
+
+def read_matchups(run_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of a run's ``matchups.csv`` (empty if there is none, e.g. a run from before it existed)."""
+    path = Path(run_dir) / MATCHUPS_FILE
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise RunDirError(f"{path} is not a readable matchups file ({type(error).__name__}: {error})") from None
+    if rows and not {"learner", "opponent", "games"} <= set(rows[0]):
+        raise RunDirError(f"{path} is not a matchups file: it needs learner, opponent and games columns")
+    return rows
 
 
 def read_progress(run_dir: str | Path) -> list[dict[str, str]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,23 @@ from league.core.players import snapshot_name as snapshot_name_for
 from league.core.snapshots import SnapshotRule
 from league.core.win import WinDefinition
 
-FORMAT_VERSION = 1
-"""Version of the league state file format that this code reads and writes."""
+FORMAT_VERSION = 2
+"""Version of the league state file format that this code writes.
+
+Version 2 (AlphaStar's league, issue 18) decays the payoff per game instead of once per
+update call, keeps per-pair game counts and a minimum of games before a win rate is
+used, and adds the player rules. Version 1 files load when their payoff did not decay
+(decay 1.0, where per call and per game are the same), with a note of the defaults
+assumed (:func:`upgrade_from_version_1`); version 1 files with another decay are refused.
+"""
 
 
 class LeagueFileError(ValueError):
     """A league state file is missing, unreadable, or not a valid league state."""
+
+
+class LeagueFormatNote(UserWarning):
+    """An older league state file was read with defaults assumed for what it did not record."""
 
 
 class UnknownPlayerError(KeyError):
@@ -51,25 +63,134 @@ class UnknownPlayerError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+#: AlphaStar's values of the player rules: the defaults under regime ``pfsp``.
+ALPHASTAR_RULES: dict[str, Any] = {
+    "main_self_play_share": 0.35,
+    "main_verification_share": 0.15,
+    "main_self_play_fallback_win_rate": 0.3,
+    "verification_win_rate": 0.7,
+    "main_exploiter_fallback_win_rate": 0.2,
+    "main_exploiter_reset_on_snapshot": True,
+    "league_exploiter_reset_probability": 0.25,
+}
+#: The same settings switched off: their values under every other regime (where they do not apply).
+RULES_OFF: dict[str, Any] = {
+    "main_self_play_share": 0.0,
+    "main_verification_share": 0.0,
+    "main_self_play_fallback_win_rate": 0.0,
+    "verification_win_rate": 0.7,
+    "main_exploiter_fallback_win_rate": 0.0,
+    "main_exploiter_reset_on_snapshot": False,
+    "league_exploiter_reset_probability": 0.0,
+}
+#: AlphaStar's snapshot threshold: a win rate above this against every opponent (regime ``pfsp``).
+ALPHASTAR_SNAPSHOT_WIN_RATE = 0.7
+
+
 class LeagueConfig(BaseModel):
-    """Everything that defines how the league is run."""
+    """Everything that defines how the league is run.
+
+    The player rules (``main_*``, ``verification_win_rate``, ``main_exploiter_*``,
+    ``league_exploiter_*``) are AlphaStar's league rules (see docs/league_parity.md);
+    they apply under regime ``pfsp`` only, where their defaults are AlphaStar's
+    values. Under the other regimes they are switched off, and setting one is an error.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     regime: Regime = Regime.PFSP
-    router_weighting: PFSPWeighting = PFSPWeighting.SQUARED
-    fraudster_weighting: PFSPWeighting = PFSPWeighting.SQUARED
-    main_self_play_share: float = Field(default=0.0, ge=0.0, le=1.0)
-    """Under ``pfsp``, the share of a main player's games played against the other side's current main;
-    the rest are drawn by PFSP over the whole league. AlphaStar's main agents used 0.35."""
+    router_weighting: PFSPWeighting = Field(
+        PFSPWeighting.SQUARED, description="PFSP weighting of the router main's PFSP and verification branches"
+    )
+    fraudster_weighting: PFSPWeighting = Field(
+        PFSPWeighting.SQUARED, description="PFSP weighting of the fraudster main's PFSP and verification branches"
+    )
+    main_self_play_share: float = Field(
+        default=ALPHASTAR_RULES["main_self_play_share"], ge=0.0, le=1.0,
+        description="main players: share of games in the self-play branch (the other side's current main)",
+    )
+    main_verification_share: float = Field(
+        default=ALPHASTAR_RULES["main_verification_share"], ge=0.0, le=1.0,
+        description=(
+            "main players: share of games in the verification branch (past main exploiters it still loses to, "
+            "else past mains it forgot, else self-play); the rest is the PFSP branch over all past players"
+        ),
+    )
+    main_self_play_fallback_win_rate: float = Field(
+        default=ALPHASTAR_RULES["main_self_play_fallback_win_rate"], ge=0.0, le=1.0,
+        description="self-play branch: below this win rate against the other main, play its snapshots (variance PFSP)",
+    )
+    verification_win_rate: float = Field(
+        default=ALPHASTAR_RULES["verification_win_rate"], gt=0.0, le=1.0,
+        description=(
+            "verification branch: a past main exploiter is a threat below 1 - this win rate, "
+            "a past main is forgotten below this win rate"
+        ),
+    )
+    main_exploiter_fallback_win_rate: float = Field(
+        default=ALPHASTAR_RULES["main_exploiter_fallback_win_rate"], ge=0.0, le=1.0,
+        description="main exploiters: below this win rate against the main, play the main's snapshots (variance PFSP)",
+    )
+    main_exploiter_reset_on_snapshot: bool = Field(
+        default=ALPHASTAR_RULES["main_exploiter_reset_on_snapshot"],
+        description="main exploiters: re-initialise the weights (and optimizer) after each snapshot",
+    )
+    league_exploiter_weighting: PFSPWeighting = Field(
+        PFSPWeighting.LINEAR_CAPPED, description="PFSP weighting of league exploiters over the league's frozen players"
+    )
+    league_exploiter_reset_probability: float = Field(
+        default=ALPHASTAR_RULES["league_exploiter_reset_probability"], ge=0.0, le=1.0,
+        description="league exploiters: probability of re-initialising after a snapshot",
+    )
+    both_learners_train: bool = Field(
+        default=False,
+        description=(
+            "False (AlphaStar): every game trains one learner, its opponent plays a frozen copy of its current "
+            "weights. True: a game between two learners trains both (the learner drawn for it and its opponent)"
+        ),
+    )
     snapshot_rule: SnapshotRule = Field(default_factory=SnapshotRule)
     slots_per_side: int = Field(default=4, ge=1)
-    payoff_decay: float = Field(default=1.0, gt=0.0, le=1.0)
+    payoff_decay: float = Field(
+        default=0.995, gt=0.0, le=1.0,
+        description=(
+            "decay of the payoff sums per game. AlphaStar and DI-engine use 0.99 per game, a memory of about "
+            "100 games of a pair; here a whole batch of games (256 in the quick-start) is played with the same "
+            "weights, so 0.99 would forget everything before the current iteration for a pair that gets a third "
+            "of them. 0.995 (memory about 200 games, half-life 139) keeps two to three iterations of the busiest "
+            "pair and about twenty of a snapshot met ten times an iteration"
+        ),
+    )
+    payoff_min_games: float = Field(
+        default=8.0, ge=0.0,
+        description="decayed games a pair needs before its win rate is used; until then it is 0.5 (DI-engine: 8)",
+    )
     win_definition: WinDefinition = Field(default_factory=WinDefinition)
     num_main_exploiters: int = Field(default=1, ge=0)
     num_league_exploiters: int = Field(default=1, ge=0)
     scripted_opponents: list[str] = Field(default_factory=list)
     """Names of scripted baseline players, e.g. ``"fraudster_scripted:neutral"``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rule_defaults_follow_the_regime(cls, data: Any) -> Any:
+        """Fill in the player rules left out: AlphaStar's values under ``pfsp``, switched off under other regimes."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        regime = data.get("regime", Regime.PFSP)
+        pfsp = (regime.value if isinstance(regime, Regime) else regime) == Regime.PFSP.value
+        for name, value in (ALPHASTAR_RULES if pfsp else RULES_OFF).items():
+            data.setdefault(name, value)
+        rule = data.get("snapshot_rule")
+        if pfsp and (rule is None or isinstance(rule, dict)):
+            rule = dict(rule or {})
+            rule.setdefault("win_rate_threshold", ALPHASTAR_SNAPSHOT_WIN_RATE)
+            # AlphaStar: no snapshot before half the step budget, then one when the threshold is passed.
+            every = rule.get("every_iterations", SnapshotRule.model_fields["every_iterations"].default)
+            rule.setdefault("min_iterations_between", every // 2 if every else 0)
+            data["snapshot_rule"] = rule
+        return data
 
     @field_validator("scripted_opponents")
     @classmethod
@@ -82,18 +203,43 @@ class LeagueConfig(BaseModel):
         return names
 
     @model_validator(mode="after")
-    def _self_play_share_needs_pfsp(self) -> LeagueConfig:
-        if self.main_self_play_share and self.regime is not Regime.PFSP:
+    def _rules_need_pfsp(self) -> LeagueConfig:
+        if self.regime is not Regime.PFSP:
+            for name, off in RULES_OFF.items():
+                if getattr(self, name) != off:
+                    raise ValueError(
+                        f"{name} applies to regime 'pfsp' only (regime is {self.regime.value!r}); "
+                        f"remove it or set {off}"
+                    )
+        shares = self.main_self_play_share + self.main_verification_share
+        if shares > 1.0 + 1e-12:
             raise ValueError(
-                f"main_self_play_share applies to regime 'pfsp' only (regime is {self.regime.value!r}); remove it or set 0"
+                f"main_self_play_share + main_verification_share must be <= 1 (the rest is the PFSP branch), "
+                f"got {self.main_self_play_share} + {self.main_verification_share}"
             )
         return self
+
+    @property
+    def main_pfsp_share(self) -> float:
+        """Share of a main player's games in the PFSP branch over all past players (AlphaStar: 0.5)."""
+        return max(0.0, 1.0 - self.main_self_play_share - self.main_verification_share)
 
     @model_validator(mode="after")
     def _fixed_regime_has_opponents(self) -> LeagueConfig:
         if self.regime is Regime.FIXED and not self.scripted_opponents:
             raise ValueError("scripted_opponents must name at least one scripted player when regime is 'fixed'")
         return self
+
+    def slots_needed(self) -> int:
+        """Opponent slots per side that training needs: one per learner of a side that can meet snapshots.
+
+        Each such learner draws its own slot contents every iteration
+        (:mod:`league.core.slots`), which is what makes the opponents it plays follow
+        its configured mix exactly.
+        """
+        if self.regime in (Regime.PFSP, Regime.FICTITIOUS):
+            return 1 + self.num_main_exploiters + self.num_league_exploiters
+        return 1
 
 
 def slot_id(role: Role, index: int) -> str:
@@ -127,7 +273,8 @@ class LeagueState(BaseModel):
         """A fresh league at iteration 0: the learning roster and scripted players from ``config``."""
         players = make_learning_players(config.num_main_exploiters, config.num_league_exploiters)
         players += [make_scripted_player(name) for name in config.scripted_opponents]
-        return cls(config=config, players=players, payoff=PayoffTable(decay=config.payoff_decay))
+        payoff = PayoffTable(decay=config.payoff_decay, min_games=config.payoff_min_games)
+        return cls(config=config, players=players, payoff=payoff)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> LeagueState:
@@ -140,6 +287,11 @@ class LeagueState(BaseModel):
         if self.payoff.decay != self.config.payoff_decay:
             raise ValueError(
                 f"payoff.decay ({self.payoff.decay}) must equal config.payoff_decay ({self.config.payoff_decay})"
+            )
+        if self.payoff.min_games != self.config.payoff_min_games:
+            raise ValueError(
+                f"payoff.min_games ({self.payoff.min_games}) must equal config.payoff_min_games "
+                f"({self.config.payoff_min_games})"
             )
         by_name = {p.name: p for p in self.players}
         for slot, name in self.slots.items():
@@ -320,17 +472,68 @@ class LeagueState(BaseModel):
                 f"this code supports format_version {FORMAT_VERSION}"
             )
         found = data["format_version"]
-        if isinstance(found, bool) or found != FORMAT_VERSION:
+        notes: list[str] = []
+        if found == 1 and not isinstance(found, bool):
+            try:
+                data, notes = upgrade_from_version_1(data)
+            except ValueError as error:
+                raise LeagueFileError(f"league state file '{target}' has format_version 1 and {error}") from None
+        elif isinstance(found, bool) or found != FORMAT_VERSION:
             raise LeagueFileError(
                 f"league state file '{target}' has format_version {found!r}; "
-                f"this code supports format_version {FORMAT_VERSION}"
+                f"this code supports format_version {FORMAT_VERSION} (and reads 1)"
             )
+        for note in notes:
+            warnings.warn(f"league state file '{target}': {note}", LeagueFormatNote, stacklevel=2)
         try:
             return cls.model_validate(data)
         except ValidationError as error:
             raise LeagueFileError(
                 f"league state file '{target}' does not match the league state schema: {error}"
             ) from error
+
+
+def upgrade_from_version_1(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A version-1 state as version 2, with one note per default assumed; ValueError if it cannot be converted.
+
+    Version 1 decayed a pair's sums once per update call (once per iteration), so its
+    sums cannot be turned into per-game ones unless the decay was 1.0 (plain sums,
+    the version-1 default): such files are converted exactly, other ones refused.
+    """
+    data = json.loads(json.dumps(data))  # a deep copy
+    payoff = data.get("payoff") if isinstance(data.get("payoff"), dict) else {}
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    decay = payoff.get("decay", 1.0)
+    if decay != 1.0:
+        raise ValueError(
+            f"payoff decay {decay!r}, applied once per iteration; this code decays per game and cannot convert "
+            "those sums (version-1 files load only with decay 1.0); start a new run"
+        )
+    notes = []
+    for opponents in (payoff.get("stats") or {}).values():
+        for record in (opponents or {}).values():
+            if isinstance(record, dict):
+                record.setdefault("played", int(round(float(record.get("games", 0)))))
+    notes.append("payoff decay 1.0 read as per game (the same sums); played counts taken from the game counts")
+    payoff.setdefault("min_games", 0.0)
+    config.setdefault("payoff_min_games", 0.0)
+    notes.append("payoff_min_games assumed 0 (version 1 used every recorded game)")
+    if "main_self_play_share" not in config:
+        config["main_self_play_share"] = 0.0
+    # Version 1 trained both learners of a game, and its algorithm checkpoints have no frozen opponent copies.
+    config.setdefault("both_learners_train", True)
+    regime = config.get("regime", Regime.PFSP.value)
+    defaults = ALPHASTAR_RULES if regime == Regime.PFSP.value else RULES_OFF
+    assumed = {name: config.setdefault(name, value) for name, value in defaults.items()}
+    notes.append(
+        "player rules not in the file take this version's values: "
+        + ", ".join(f"{name}={value}" for name, value in assumed.items())
+        + "; both_learners_train assumed true (version 1 trained both learners of a game, and its checkpoints "
+        "have no frozen opponent copies); the snapshot threshold now compares the lowest win rate, not a "
+        "PFSP-weighted mean"
+    )
+    data["format_version"] = FORMAT_VERSION
+    return data, notes
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from league.core.players import PlayerKind, Role
-from league.core.rundir import read_progress
+from league.core.rundir import read_matchups, read_progress
 from league.evaluation.results import Evaluation
 
 FILES = {
@@ -59,7 +59,7 @@ def write_evaluation(
         plot_learning_curves(rows, files["learning_curves"])
     else:
         del files["learning_curves"]
-    files["report"].write_text(markdown_report(evaluation, files))
+    files["report"].write_text(markdown_report(evaluation, files, read_matchups(run_dir)))
     return files
 
 
@@ -213,8 +213,49 @@ def _support(names: Sequence[str], weights: np.ndarray) -> str:
     return ", ".join(f"{names[k]} {weights[k]:.3f}" for k in order if weights[k] > 1e-3) or "none"
 
 
-def markdown_report(evaluation: Evaluation, files: dict[str, Path]) -> str:
-    """The whole ``report.md``."""
+#: Opponent columns shown in the training-games matrix; the rest are summed in one column.
+MATCHUP_COLUMNS = 10
+
+
+def training_matchups_table(rows: Sequence[dict[str, str]]) -> str:
+    """Markdown matrix of the games played in training (``matchups.csv``): learners x opponents, games and win rate.
+
+    Each cell is ``games (learner's win rate)`` over the whole run; opponents are the
+    columns in order of games played, at most :data:`MATCHUP_COLUMNS` of them, the
+    others summed under ``other``.
+    """
+    if not rows:
+        return "No `matchups.csv` in the run directory (a run from before the league recorded its games)."
+    games: dict[tuple[str, str], float] = {}
+    wins: dict[tuple[str, str], float] = {}
+    for row in rows:
+        key = (row["learner"], row["opponent"])
+        games[key] = games.get(key, 0.0) + float(row["games"])
+        wins[key] = wins.get(key, 0.0) + float(row.get("learner_wins") or 0.0)
+    learners = sorted({learner for learner, _ in games})
+    by_opponent: dict[str, float] = {}
+    for (_, opponent), count in games.items():
+        by_opponent[opponent] = by_opponent.get(opponent, 0.0) + count
+    opponents = sorted(by_opponent, key=lambda name: (-by_opponent[name], name))
+    shown, rest = opponents[:MATCHUP_COLUMNS], opponents[MATCHUP_COLUMNS:]
+    header = shown + (["other"] if rest else [])
+    lines = ["| learner \\ opponent | " + " | ".join(header) + " | all |", "|---|" + "---:|" * (len(header) + 1)]
+    for learner in learners:
+        cells = []
+        for group in [[name] for name in shown] + ([rest] if rest else []):
+            count = sum(games.get((learner, name), 0.0) for name in group)
+            won = sum(wins.get((learner, name), 0.0) for name in group)
+            cells.append(f"{count:.0f} ({won / count:.0%})" if count else "")
+        total = sum(count for (name, _), count in games.items() if name == learner)
+        won = sum(value for (name, _), value in wins.items() if name == learner)
+        lines.append(f"| {learner} | " + " | ".join(cells) + f" | {total:.0f} ({won / total:.0%}) |")
+    return "\n".join(lines)
+
+
+def markdown_report(
+    evaluation: Evaluation, files: dict[str, Path], matchups: Sequence[dict[str, str]] | None = None
+) -> str:
+    """The whole ``report.md``; ``matchups`` are the run's ``matchups.csv`` rows (the games played in training)."""
     s, play, meta, ratings = evaluation.settings, evaluation.play, evaluation.meta, evaluation.ratings
     win = s.win_definition
     game = ", ".join(f"{k}={v}" for k, v in s.game.items() if k in ("difficulty", "max_cycles")) or "defaults"
@@ -268,6 +309,12 @@ Ratings: Bradley-Terry on the soft wins of every episode, P(router i beats fraud
 Mean router return ± 95% confidence half-width over {play.episodes} episodes.
 
 {payoff_table(evaluation)}
+
+## Games played in training
+
+Games each learner trained on, by opponent, over the whole run (from `matchups.csv`), with the learner's win rate (soft wins under the run's win definition) in brackets.
+
+{training_matchups_table(matchups or [])}
 
 ## Figures
 

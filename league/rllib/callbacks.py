@@ -11,12 +11,19 @@ on the new API stack:
   trained, and copies a snapshot's weights from disk into a slot when PFSP
   needs it. However long the league's history grows, learners and env
   runners hold the same number of modules.
+- **One learner per game.** Every learning player also has a frozen copy
+  (:func:`opponent_copy_id`, never trained) that the league refreshes with its
+  current weights before each iteration. When a learner's opponent is another
+  learner (a main meeting the other main), the opponent plays through that
+  copy: it plays with its current weights and the game trains only the
+  learner it was drawn for, as in AlphaStar. ``league.both_learners_train``
+  maps the opponent to its trained module instead (the earlier behaviour).
 - **Per-episode matchmaking.** Before each iteration the driver draws which
-  snapshots to load (favouring the ones PFSP weights most), then pushes an
-  :class:`EpisodeMapping` to every env runner. At an episode's first step it
-  draws a learner (uniformly) and that learner's opponent (by the PFSP
-  probabilities, renormalised over the loaded snapshots), keyed by the
-  episode id so both agents of the episode agree.
+  snapshots to load (:mod:`league.core.slots`, so that the games played follow
+  the configured mix), then pushes an :class:`EpisodeMapping` to every env
+  runner. At an episode's first step it draws a learner (uniformly) and that
+  learner's opponent by the iteration's probabilities, keyed by the episode id
+  so both agents of the episode agree.
 - **Results.** :class:`LeagueCallbacks` records, for every finished episode,
   which modules played and both agents' returns; the driver turns the
   router's return into payoff statistics under the league's win definition.
@@ -116,10 +123,26 @@ def _game_envs(env_runner) -> list:
     return found
 
 
-def module_for_player(player: Player, slots_by_snapshot: dict[str, str]) -> str | None:
-    """The module id a player plays through right now, or None if it is a snapshot not loaded in a slot."""
+#: Suffix of the frozen copy through which a learning player plays as another learner's opponent.
+OPPONENT_COPY_SUFFIX = "_as_opponent"
+
+
+def opponent_copy_id(learner_name: str) -> str:
+    """Module id of the frozen copy of a learner: ``router_main`` -> ``router_main_as_opponent``."""
+    return f"{learner_name}{OPPONENT_COPY_SUFFIX}"
+
+
+def module_for_player(player: Player, slots_by_snapshot: dict[str, str], as_opponent: bool = False,
+                      both_learners_train: bool = False) -> str | None:  # fmt: skip
+    """The module id a player plays through right now, or None if it is a snapshot not loaded in a slot.
+
+    A learning player met as an opponent (``as_opponent``) plays through its frozen copy, unless
+    ``both_learners_train`` is set.
+    """
     if player.kind is PlayerKind.SCRIPTED:
         return scripted_module_id(player.name)
     if player.kind is PlayerKind.HISTORICAL:
         return slots_by_snapshot.get(player.name)
+    if as_opponent and not both_learners_train:
+        return opponent_copy_id(player.name)
     return player.name

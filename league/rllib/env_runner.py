@@ -31,7 +31,11 @@ counterfactual``). In the zero-sum game the fraudster's reward is minus the
 router's P&L, which carries the noise of every legitimate sale the ring
 cannot touch. The runner steps a *shadow* copy of each game, seeded like the
 real one, in which the ring does nothing (intensity 0) and the same router
-module plays on the shadow's own observations with the same action noise.
+module plays on the shadow's own observations with the same action noise. A
+scripted router plays the shadow through its own copy of the policy
+(:meth:`VectorLeagueEnvRunner._shadow_module`): a stateful one (the bandit
+router learns from what it observes) would otherwise carry what it saw in the
+real game, which the fraudster's actions shape, into the shadow.
 The game draws its random numbers ahead and never from actions, so the
 shadow sees the same customers. A learning fraudster is trained on
 ``r_f + r_router_shadow``: its zero-sum reward minus the reward it would get
@@ -50,6 +54,7 @@ runner's index and a counter of resets.
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections import defaultdict
@@ -172,6 +177,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         self._resets = 0
         self._action_rng = np.random.default_rng([int(self.config.seed or 0), int(self.worker_index or 0), 7])
         self._actors: dict[str, tuple[object, object]] = {}
+        self._shadow_modules: dict[str, tuple[ScriptedRLModule, ScriptedRLModule]] = {}
         self._segment: _Segment | None = None
         #: ``(router module, fraudster module, router return, fraudster return)`` of the episodes the last
         #: ``sample()`` finished, with the games' true returns.
@@ -273,6 +279,10 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         episode_ids = [uuid.UUID(int=int(self._action_rng.integers(2**63)) << 64 | i).hex for i in range(self.num_vector_envs)]
         self._segment = _Segment(episode_ids, matchups, 0)
         self._groups = self._group_envs(matchups)
+        if self.shadow is not None:  # copy scripted routers for the shadow before the real game moves them
+            for module_id, _ in self._groups[ROUTER]:
+                if isinstance(self.module[module_id], ScriptedRLModule):
+                    self._shadow_module(module_id, self.module[module_id])
 
     def _continue(self, segment: _Segment) -> _Segment:
         return _Segment(segment.episode_ids, segment.matchups, segment.env_t_started + len(segment))
@@ -288,8 +298,20 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
             groups[agent] = [(module, np.asarray(indices)) for module, indices in sorted(by_module.items())]
         return groups
 
+    def _shadow_module(self, module_id: str, module: ScriptedRLModule) -> ScriptedRLModule:
+        """The shadow game's own copy of a scripted module, made once from its initial state.
+
+        Every shadow step goes through the copy, so a stateful policy's memory in the
+        shadow holds only what the shadow showed it, which the fraudster cannot affect.
+        """
+        cached = self._shadow_modules.get(module_id)
+        if cached is None or cached[0] is not module:
+            cached = (module, copy.deepcopy(module))
+            self._shadow_modules[module_id] = cached
+        return cached[1]
+
     def _act(self, agent: str, observations: np.ndarray, noise: np.ndarray, explore: bool, timing: dict[str, float],
-             groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             groups=None, shadow: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Actions, their log-probabilities and the logits for every env, one forward pass per module."""
         n = observations.shape[0]
         splits = self._splits[agent]
@@ -301,6 +323,8 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         for module_id, indices in groups if groups is not None else self._groups[agent]:
             module = self.module[module_id]
             batch = observations[indices]
+            if isinstance(module, ScriptedRLModule) and shadow:
+                module = self._shadow_module(module_id, module)
             if isinstance(module, ScriptedRLModule):
                 actions[indices] = module.act(batch)
                 continue
@@ -379,7 +403,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         self._returns += result.rewards
         if self.shadow is not None:
             # The same router module plays the shadow game on its own observations with the same noise.
-            shadow_actions, _, _ = self._act(ROUTER, self._shadow_observations, router_noise, explore, timing)
+            shadow_actions, _, _ = self._act(ROUTER, self._shadow_observations, router_noise, explore, timing, shadow=True)
             start = time.perf_counter()
             shadow = self.shadow.simulator.step(shadow_actions, self._neutral_fraudster)
             timing["env"] += time.perf_counter() - start

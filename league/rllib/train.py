@@ -48,6 +48,7 @@ PROGRESS_FIELDS = (
     "router_snapshots",
     "fraudster_snapshots",
     "snapshots_taken",
+    "learner_shares",  # {learner: share of the iteration's trained games}: one learner per game unless both_learners_train
     "router_main_opponents",  # {module id: probability}, as RLlib sees it
     "fraudster_main_opponents",
     "router_main_opponent_players",  # the same by player name (snapshot, scripted policy or learner)
@@ -200,6 +201,7 @@ def run_iteration(runtime: LeagueRuntime, algorithm, start: float) -> dict[str, 
         "router_snapshots": len(state.snapshots(Role.ROUTER)),
         "fraudster_snapshots": len(state.snapshots(Role.FRAUDSTER)),
         "snapshots_taken": " ".join(taken),
+        "learner_shares": json.dumps({k: round(v, 3) for k, v in recorded["learner_shares"].items()}),
         "router_main_opponents": json.dumps({k: round(v, 3) for k, v in runtime.last_plan.get("router_main", {}).items()}),
         "fraudster_main_opponents": json.dumps({k: round(v, 3) for k, v in runtime.last_plan.get("fraudster_main", {}).items()}),
     }
@@ -259,6 +261,8 @@ def with_player_names(row: dict[str, Any], runtime: LeagueRuntime) -> dict[str, 
     """
     from league.rllib.callbacks import scripted_module_id
 
+    from league.rllib.callbacks import OPPONENT_COPY_SUFFIX
+
     names = dict(runtime.state.slots)
     names.update({scripted_module_id(name): name for name in runtime.config.league.scripted_opponents})
     row = dict(row)
@@ -266,7 +270,7 @@ def with_player_names(row: dict[str, Any], runtime: LeagueRuntime) -> dict[str, 
         weights = _json_weights(row.get(f"{main}_opponents"))
         by_player: dict[str, float] = {}
         for module_id, weight in weights.items():
-            player = names.get(module_id, module_id)
+            player = names.get(module_id, module_id.removesuffix(OPPONENT_COPY_SUFFIX))  # a learner's frozen copy
             by_player[player] = round(by_player.get(player, 0.0) + weight, 3)
         row[f"{main}_opponent_players"] = json.dumps(by_player)
     return row

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from league.core.matchmaking import Matchmaker, Regime
+from league.core.matchmaking import Matchmaker, PlayerRules, Regime
 from league.core.payoff import PayoffTable
 from league.core.players import Player, PlayerKind, Role, make_learning_players, make_scripted_player
 
@@ -49,10 +49,8 @@ def legal(roster: list[Player], learner: Player, regime: Regime) -> set[str]:
         return main
     if regime is Regime.FICTITIOUS:
         return main | history
-    if learner.kind is PlayerKind.MAIN_EXPLOITER:
-        return main
-    if learner.kind is PlayerKind.LEAGUE_EXPLOITER:
-        return {p.name for p in other}
+    if learner.kind is PlayerKind.MAIN_EXPLOITER:  # the main, or its snapshots when losing to it
+        return main | {p.name for p in other if p.kind is PlayerKind.HISTORICAL and p.parent in main}
     return main | history | {p.name for p in other if p.kind is PlayerKind.SCRIPTED}
 
 
@@ -65,7 +63,10 @@ def test_each_regime_picks_only_legal_opponents(regime: Regime) -> None:
         assert {p.name for p in matchmaker.candidates(learner)} == allowed
         chosen = opponent_names(matchmaker, learner)
         assert chosen <= allowed
-        assert chosen == allowed  # with uniform-ish odds and 300 draws, every legal opponent shows up
+        likely = {name for name, p in matchmaker.opponent_probabilities(learner).items() if p > 0.05}
+        assert likely <= chosen  # with 300 draws, every opponent of probability > 5% shows up
+        if regime is not Regime.PFSP:
+            assert chosen == allowed
 
 
 @pytest.mark.parametrize("regime", list(Regime))
@@ -104,56 +105,89 @@ def test_fixed_scripted_choice_is_uniform() -> None:
     }
 
 
-def test_pfsp_main_samples_an_always_beaten_opponent_less_under_squared() -> None:
-    roster = make_roster()
+PFSP_ONLY = PlayerRules(main_self_play_share=0.0, main_verification_share=0.0)
+
+
+def historical(name: str, parent: str, iteration: int) -> Player:
+    role = Role.ROUTER if name.startswith("router") else Role.FRAUDSTER
+    return Player(name=name, role=role, kind=PlayerKind.HISTORICAL, parent=parent, created_iteration=iteration)
+
+
+def test_pfsp_branch_samples_an_always_beaten_opponent_less_under_squared() -> None:
     payoff = PayoffTable()
     payoff.update("router_main", "fraudster_main@it5", np.full(50, 0.95))  # router almost always wins
-    payoff.update("router_main", "fraudster_main", np.full(50, 0.5))
     payoff.update("router_main", "fraudster_main_exploiter_0@it8", np.full(50, 0.5))
     roster = make_roster(scripted=[])
-    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=5)
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=5, rules=PFSP_ONLY)
     learner = by_name(roster, "router_main")
     probabilities = matchmaker.opponent_probabilities(learner)
-    # squared weights: 0.25, 0.0025, 0.25 -> normalised
-    assert probabilities["fraudster_main@it5"] == pytest.approx(0.0025 / 0.5025)
+    # The PFSP branch is over past players only (AlphaStar): squared weights 0.0025 and 0.25; the live main 0.
+    assert probabilities["fraudster_main@it5"] == pytest.approx(0.0025 / 0.2525)
+    assert probabilities["fraudster_main"] == 0.0
     draws = 5000
     counts = Counter(matchmaker.choose_opponent(learner).name for _ in range(draws))
-    beaten_share = counts["fraudster_main@it5"] / draws
-    assert beaten_share < 0.02  # expected ~0.005, versus 1/3 under uniform
-    assert counts["fraudster_main"] > 2000 and counts["fraudster_main_exploiter_0@it8"] > 2000
+    assert counts["fraudster_main@it5"] / draws < 0.03  # expected ~0.01, versus 1/2 under uniform
+    assert counts["fraudster_main"] == 0
 
 
 def test_pfsp_uses_the_learners_role_weighting_and_perspective() -> None:
+    roster = make_roster(scripted=[]) + [historical("router_main@it9", "router_main", 9)]
+    payoff = PayoffTable()
+    payoff.update("router_main@it5", "fraudster_main", np.ones(10))  # router_main@it5 always beats fraudster_main
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6, rules=PFSP_ONLY)
+    # The fraudster's view: win rate 0 against it5, 0.5 (unknown) against it9. Its weighting is variance,
+    # x(1 - x): 0 and 0.25. (Squared would prefer it5, the router's view would give the same zero.)
+    probabilities = matchmaker.opponent_probabilities(by_name(roster, "fraudster_main"))
+    assert probabilities == {"router_main": 0.0, "router_main@it5": 0.0, "router_main@it9": 1.0}
+
+
+def test_main_branch_shares_are_alphastars_by_default() -> None:
     roster = make_roster(scripted=[])
     payoff = PayoffTable()
     payoff.update("router_main", "fraudster_main", np.zeros(10))  # fraudster_main always beats router_main
     matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6)
-    # Fraudster's view: win rate 1.0 against router_main -> variance weight 0; router_main@it5 unknown -> 0.25.
+    # 50% PFSP over past routers (only router_main@it5); 35% self-play (it wins: no fallback); 15%
+    # verification, which finds no threat (no router exploiter snapshot, one past main is no forgetting)
+    # and so plays self-play as well.
     probabilities = matchmaker.opponent_probabilities(by_name(roster, "fraudster_main"))
-    assert probabilities == {"router_main": 0.0, "router_main@it5": 1.0}
-
-
-def test_main_self_play_share_keeps_the_mains_playing_each_other() -> None:
-    roster = make_roster(scripted=[])
-    payoff = PayoffTable()
-    payoff.update("router_main", "fraudster_main", np.zeros(10))  # fraudster_main always beats router_main
-    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6, main_self_play_share=0.35)
-    # PFSP alone gives router_main weight 0 for the fraudster main (as above); the share puts 35% back.
-    probabilities = matchmaker.opponent_probabilities(by_name(roster, "fraudster_main"))
-    assert probabilities == pytest.approx({"router_main": 0.35, "router_main@it5": 0.65})
+    assert probabilities == pytest.approx({"router_main": 0.5, "router_main@it5": 0.5})
     draws = 4000
     counts = Counter(matchmaker.choose_opponent(by_name(roster, "fraudster_main")).name for _ in range(draws))
-    assert abs(counts["router_main"] / draws - 0.35) < 0.04
-    # Exploiters are not main players: their opponents are unchanged.
-    exploiter = by_name(roster, "fraudster_league_exploiter_0")
-    plain = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6).opponent_probabilities(exploiter)
-    assert matchmaker.opponent_probabilities(exploiter) == pytest.approx(plain)
+    assert abs(counts["router_main"] / draws - 0.5) < 0.04
+    # The old keyword still sets the self-play share.
+    older = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6, main_self_play_share=0.35)
+    assert older.opponent_probabilities(by_name(roster, "fraudster_main")) == pytest.approx(probabilities)
 
 
-@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
-def test_main_self_play_share_outside_0_1_is_refused(share: float) -> None:
-    with pytest.raises(ValueError, match="main_self_play_share must be in \\[0, 1\\]"):
-        Matchmaker(Regime.PFSP, WEIGHTINGS, PayoffTable(), make_roster(), seed=0, main_self_play_share=share)
+def test_self_play_falls_back_to_the_mains_snapshots_when_it_is_too_strong() -> None:
+    roster = make_roster(scripted=[])
+    payoff = PayoffTable()
+    payoff.update("router_main", "fraudster_main", np.ones(10))  # the fraudster main never wins (< 0.3)
+    rules = PlayerRules(main_self_play_share=1.0, main_verification_share=0.0)
+    matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=6, rules=rules)
+    assert matchmaker.opponent_probabilities(by_name(roster, "fraudster_main")) == {
+        "router_main": 0.0, "router_main@it5": 1.0,
+    }
+
+
+def test_verification_plays_past_exploiters_it_loses_to_then_forgotten_mains() -> None:
+    roster = make_roster(scripted=[]) + [historical("fraudster_main@it9", "fraudster_main", 9)]
+    router = by_name(roster, "router_main")
+    rules = PlayerRules(main_self_play_share=0.0, main_verification_share=1.0)
+    payoff = PayoffTable()
+    payoff.update("router_main", "fraudster_main_exploiter_0@it8", np.full(10, 0.1))  # a threat: below 0.3
+    verification = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=0, rules=rules)
+    assert verification.opponent_probabilities(router)["fraudster_main_exploiter_0@it8"] == 1.0
+    # No threat: past mains it beats less than 0.7 are forgotten, unless they are the newest, harder ones.
+    payoff = PayoffTable()
+    payoff.update("router_main", "fraudster_main_exploiter_0@it8", np.full(10, 0.9))
+    payoff.update("router_main", "fraudster_main@it5", np.full(10, 0.4))
+    payoff.update("router_main", "fraudster_main@it9", np.full(10, 0.8))
+    forgotten = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=0, rules=rules).opponent_probabilities(router)
+    assert forgotten["fraudster_main@it5"] == pytest.approx(0.36 / (0.36 + 0.04))  # squared: 0.6^2, 0.2^2
+    payoff.update("router_main", "fraudster_main@it5", np.full(1000, 0.95))  # win rates now fall: 0.95.., 0.8
+    falling = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=0, rules=rules).opponent_probabilities(router)
+    assert falling == {**{name: 0.0 for name in falling}, "fraudster_main": 1.0}  # nothing to verify: self-play
 
 
 def test_exploiter_rules_in_pfsp() -> None:
@@ -163,8 +197,15 @@ def test_exploiter_rules_in_pfsp() -> None:
         main_exploiter = by_name(roster, f"{role.value}_main_exploiter_0")
         assert opponent_names(matchmaker, main_exploiter, 50) == {f"{role.opponent.value}_main"}
         league_exploiter = by_name(roster, f"{role.value}_league_exploiter_0")
-        whole_other_side = {p.name for p in roster if p.role is role.opponent}
-        assert {p.name for p in matchmaker.candidates(league_exploiter)} == whole_other_side
+        frozen = {p.name for p in roster if p.role is role.opponent and p.frozen}
+        assert opponent_names(matchmaker, league_exploiter, 300) == frozen  # every frozen player, never a learner
+    # A main exploiter that keeps losing (< 0.2) to the main plays the main's snapshots instead.
+    payoff = PayoffTable()
+    payoff.update("router_main", "fraudster_main_exploiter_0", np.full(10, 0.9))
+    losing = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=7)
+    assert losing.opponent_probabilities(by_name(roster, "fraudster_main_exploiter_0")) == {
+        "router_main": 0.0, "router_main@it5": 1.0,
+    }
 
 
 def test_pfsp_main_players_also_meet_the_leagues_scripted_baselines() -> None:
@@ -176,15 +217,15 @@ def test_pfsp_main_players_also_meet_the_leagues_scripted_baselines() -> None:
     assert "router_scripted:rules" in {p.name for p in matchmaker.candidates(by_name(roster, "fraudster_main"))}
 
 
-def test_league_exploiter_uses_pfsp_weighting() -> None:
+def test_league_exploiter_uses_its_own_pfsp_weighting() -> None:
     roster = make_roster()
     payoff = PayoffTable()
     for fraudster in (p for p in roster if p.role is Role.FRAUDSTER):
         payoff.update("router_league_exploiter_0", fraudster.name, 1.0)  # beats everyone ...
-    payoff.update("router_league_exploiter_0", "fraudster_main", [0.0, 0.0, 0.0])  # ... except fraudster_main
+    payoff.update("router_league_exploiter_0", "fraudster_main@it5", [0.0, 0.0, 0.0])  # ... except one snapshot
     matchmaker = Matchmaker(Regime.PFSP, WEIGHTINGS, payoff, roster, seed=8)
     probabilities = matchmaker.opponent_probabilities(by_name(roster, "router_league_exploiter_0"))
-    assert probabilities["fraudster_main"] == 1.0
+    assert probabilities["fraudster_main@it5"] == 1.0  # linear_capped (AlphaStar's): beaten players weigh 0
 
 
 def test_deterministic_given_seed_and_roster_seen_live() -> None:

@@ -30,29 +30,60 @@ def test_plain_average_without_decay() -> None:
     assert table.router_win_rate("router_main", "fraudster_main") == pytest.approx(2.5 / 4.0)
 
 
-def test_decay_math_by_hand() -> None:
+def test_decay_is_applied_per_game_by_hand() -> None:
     table = PayoffTable(decay=0.5)
-    table.update("router_main", "fraudster_main", [1.0, 1.0])  # wins 2, games 2
-    table.update("router_main", "fraudster_main", [0.0, 0.0, 0.0, 0.0])  # wins 1, games 1 + 4 = 5
-    assert table.games("router_main", "fraudster_main") == pytest.approx(5.0)
-    assert table.router_win_rate("router_main", "fraudster_main") == pytest.approx(1.0 / 5.0)
-    table.update("router_main", "fraudster_main", 1.0)  # wins 0.5 + 1, games 2.5 + 1
-    assert table.games("router_main", "fraudster_main") == pytest.approx(3.5)
-    assert table.router_win_rate("router_main", "fraudster_main") == pytest.approx(1.5 / 3.5)
+    table.update("router_main", "fraudster_main", [1.0, 1.0])  # wins 1 -> 1.5, games 1 -> 1.5
+    assert table.games("router_main", "fraudster_main") == pytest.approx(1.5)
+    assert table.router_win_rate("router_main", "fraudster_main") == pytest.approx(1.0)
+    table.update("router_main", "fraudster_main", [0.0, 0.0, 0.0, 0.0])  # four halvings, four new games
+    assert table.games("router_main", "fraudster_main") == pytest.approx(1.5 / 16 + 0.125 + 0.25 + 0.5 + 1)
+    assert table.router_win_rate("router_main", "fraudster_main") == pytest.approx((1.5 / 16) / 1.96875)
+    table.update("router_main", "fraudster_main", 1.0)
+    assert table.games("router_main", "fraudster_main") == pytest.approx(1.96875 / 2 + 1)
+    assert table.router_win_rate("router_main", "fraudster_main") == pytest.approx((1.5 / 32 + 1) / (1.96875 / 2 + 1))
+    assert table.played("router_main", "fraudster_main") == 7
+
+
+def test_the_same_games_give_the_same_table_however_they_are_split() -> None:
+    wins = np.random.default_rng(0).random(37)
+    whole, one_by_one, in_parts = PayoffTable(decay=0.9), PayoffTable(decay=0.9), PayoffTable(decay=0.9)
+    whole.update("router_main", "fraudster_main", wins)
+    for win in wins:
+        one_by_one.update("router_main", "fraudster_main", float(win))
+    for part in np.split(wins, [5, 6, 30]):
+        in_parts.update("router_main", "fraudster_main", part)
+    for table in (one_by_one, in_parts):
+        record, expected = table.stats["router_main"]["fraudster_main"], whole.stats["router_main"]["fraudster_main"]
+        assert record.wins == pytest.approx(expected.wins, rel=1e-12)
+        assert record.games == pytest.approx(expected.games, rel=1e-12)
+        assert record.played == expected.played == 37
+
+
+def test_win_rate_is_the_prior_until_min_games() -> None:
+    table = PayoffTable(decay=1.0, min_games=8)
+    table.update("router_main", "fraudster_main", np.ones(7))
+    assert table.router_win_rate("router_main", "fraudster_main") == 0.5
+    assert table.played("router_main", "fraudster_main") == 7
+    table.update("router_main", "fraudster_main", 1.0)
+    assert table.router_win_rate("router_main", "fraudster_main") == 1.0
+    # With decay the decayed count is what must reach the minimum (DI-engine's rule): 0.5 ** k never sums to 2.
+    decayed = PayoffTable(decay=0.5, min_games=2)
+    decayed.update("router_main", "fraudster_main", np.ones(50))
+    assert decayed.router_win_rate("router_main", "fraudster_main") == 0.5
 
 
 def test_decay_only_touches_the_updated_pair() -> None:
     table = PayoffTable(decay=0.5)
     table.update("router_main", "fraudster_main", [1.0, 1.0])
     table.update("router_main", "fraudster_main@it1", 0.0)
-    assert table.games("router_main", "fraudster_main") == 2.0
+    assert table.games("router_main", "fraudster_main") == 1.5
 
 
 def test_empty_update_changes_nothing() -> None:
     table = PayoffTable(decay=0.5)
     table.update("router_main", "fraudster_main", [1.0, 1.0])
     table.update("router_main", "fraudster_main", np.array([]))
-    assert table.games("router_main", "fraudster_main") == 2.0
+    assert table.games("router_main", "fraudster_main") == 1.5
 
 
 def test_both_perspectives_sum_to_one() -> None:

@@ -85,6 +85,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         snapshot_rule=SnapshotRule(every_iterations=3, win_rate_threshold=0.7, min_iterations_between=2),
         slots_per_side=2,
         payoff_decay=0.97,
+        payoff_min_games=1.5,
         win_definition=WinDefinition(reference=-1.5, scale=4.0),
     )
     add_snapshots(state, "fraudster_main", range(0, 9, 3))
@@ -96,7 +97,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     state.save(path)
     loaded = LeagueState.load(path)
     assert loaded == state
-    assert loaded.payoff.router_win_rate("router_main", "fraudster_main@it3") == pytest.approx(0.55)
+    assert loaded.payoff.router_win_rate("router_main", "fraudster_main@it3") == pytest.approx((0.97 * 0.2 + 0.9) / 1.97)
     assert json.loads(path.read_text())["format_version"] == FORMAT_VERSION
     state.save(path)  # overwriting an existing file works too
     assert LeagueState.load(path) == state
@@ -141,8 +142,9 @@ def saved_data(tmp_path: Path) -> dict:
         ("truncated", "not valid JSON"),
         ("not_json", "not valid JSON"),
         ("not_object", "must hold a JSON object"),
-        ("no_version", "has no format_version; this code supports format_version 1"),
-        ("future_version", "has format_version 2; this code supports format_version 1"),
+        ("no_version", "has no format_version; this code supports format_version 2"),
+        ("future_version", "has format_version 3; this code supports format_version 2 (and reads 1)"),
+        ("version_1_decayed", "has format_version 1 and payoff decay 0.9, applied once per iteration"),
         ("schema", "does not match the league state schema"),
     ],
 )
@@ -160,7 +162,11 @@ def test_corrupt_files_raise_league_file_error(tmp_path: Path, case: str, expect
         del data["format_version"]
         path.write_text(json.dumps(data))
     elif case == "future_version":
-        data["format_version"] = 2
+        data["format_version"] = 3
+        path.write_text(json.dumps(data))
+    elif case == "version_1_decayed":
+        data["format_version"] = 1
+        data["payoff"]["decay"] = data["config"]["payoff_decay"] = 0.9
         path.write_text(json.dumps(data))
     elif case == "schema":
         data["config"]["slots_per_side"] = 0
@@ -304,13 +310,59 @@ def test_player_validation() -> None:
         Player(name="router_main", role=Role.ROUTER, kind=PlayerKind.MAIN, parent="router_x")
 
 
-def test_main_self_play_share_is_checked_and_read_from_older_files():
+def test_main_self_play_share_is_checked():
     with pytest.raises(ValidationError, match="main_self_play_share applies to regime 'pfsp' only"):
         LeagueConfig(regime="self_play", main_self_play_share=0.35)
     with pytest.raises(ValidationError, match="main_self_play_share"):
         LeagueConfig(main_self_play_share=1.5)
-    assert LeagueConfig(main_self_play_share=0.35).main_self_play_share == 0.35
-    # A league file written before the setting existed reads as 0: PFSP alone, as it was trained.
-    older = LeagueConfig().model_dump(mode="json")
-    older.pop("main_self_play_share")
-    assert LeagueConfig.model_validate(older).main_self_play_share == 0.0
+    with pytest.raises(ValidationError, match="main_self_play_share \\+ main_verification_share must be <= 1"):
+        LeagueConfig(main_self_play_share=0.9, main_verification_share=0.2)
+    assert LeagueConfig(main_self_play_share=0.1).main_self_play_share == 0.1
+
+
+def test_pfsp_defaults_are_alphastars_and_other_regimes_switch_the_rules_off():
+    pfsp = LeagueConfig()
+    assert (pfsp.main_self_play_share, pfsp.main_verification_share, pfsp.main_pfsp_share) == (0.35, 0.15, 0.5)
+    assert pfsp.main_exploiter_fallback_win_rate == 0.2 and pfsp.main_exploiter_reset_on_snapshot
+    assert pfsp.league_exploiter_reset_probability == 0.25
+    assert pfsp.snapshot_rule.win_rate_threshold == 0.7
+    assert pfsp.snapshot_rule.min_iterations_between == pfsp.snapshot_rule.every_iterations // 2
+    assert pfsp.payoff_decay < 1 and pfsp.payoff_min_games == 8 and not pfsp.both_learners_train
+    self_play = LeagueConfig(regime="self_play")
+    assert self_play.main_self_play_share == 0.0 and not self_play.main_exploiter_reset_on_snapshot
+    assert self_play.snapshot_rule.win_rate_threshold is None
+    # What a run directory's config.yaml holds reads back as the same config, under every regime.
+    for config in (pfsp, self_play):
+        assert LeagueConfig.model_validate(config.model_dump(mode="json")) == config
+
+
+def version_1_file(tmp_path: Path, **config_changes) -> Path:
+    """A league state as version 1 wrote it: no played counts, no minimum games, no player rules."""
+    state = make_state(**config_changes)
+    state.payoff.update("router_main", "fraudster_main", [0.25, 0.75, 1.0])
+    data = json.loads(state.model_dump_json())
+    data["format_version"] = 1
+    for name in ("main_verification_share", "main_self_play_fallback_win_rate", "verification_win_rate",
+                 "main_exploiter_fallback_win_rate", "main_exploiter_reset_on_snapshot",
+                 "league_exploiter_weighting", "league_exploiter_reset_probability", "both_learners_train",
+                 "payoff_min_games", "main_self_play_share"):  # fmt: skip
+        data["config"].pop(name)
+    data["payoff"].pop("min_games")
+    del data["payoff"]["stats"]["router_main"]["fraudster_main"]["played"]
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_version_1_file_loads_with_a_note_of_the_defaults_it_assumes(tmp_path: Path):
+    from league.core.state import LeagueFormatNote
+
+    path = version_1_file(tmp_path, payoff_decay=1.0)
+    with pytest.warns(LeagueFormatNote) as notes:
+        state = LeagueState.load(path)
+    text = " ".join(str(note.message) for note in notes)
+    assert str(path) in text and "payoff_min_games assumed 0" in text and "both_learners_train assumed true" in text
+    assert state.format_version == FORMAT_VERSION
+    assert state.config.main_self_play_share == 0.0 and state.config.both_learners_train  # as version 1 trained
+    assert state.payoff.played("router_main", "fraudster_main") == 3
+    assert state.payoff.router_win_rate("router_main", "fraudster_main") == pytest.approx(2.0 / 3.0)

@@ -148,3 +148,19 @@ def test_evaluate_and_report_share_result_types_without_an_import_cycle():
     assert not any(name.startswith("league.evaluation.evaluate") for name in imports("report"))
     assert "league.evaluation.results" in imports("report") and "league.evaluation.results" in imports("evaluate")
     assert not any(name.startswith(("league.evaluation.report", "league.evaluation.evaluate")) for name in imports("results"))
+
+
+def test_training_matchups_table_sums_the_games_played_per_learner_and_opponent():
+    from league.evaluation.report import training_matchups_table
+
+    rows = [
+        {"iteration": "1", "learner": "router_main", "opponent": "fraudster_main", "games": "3", "learner_wins": "1.5"},
+        {"iteration": "2", "learner": "router_main", "opponent": "fraudster_main", "games": "1", "learner_wins": "1.0"},
+        {"iteration": "2", "learner": "router_main", "opponent": "fraudster_main@it1", "games": "4", "learner_wins": "1"},
+        {"iteration": "2", "learner": "fraudster_main", "opponent": "router_main", "games": "2", "learner_wins": "0.5"},
+    ]
+    table = training_matchups_table(rows).splitlines()
+    assert table[0] == "| learner \\ opponent | fraudster_main | fraudster_main@it1 | router_main | all |"
+    assert table[2] == "| fraudster_main |  |  | 2 (25%) | 2 (25%) |"
+    assert table[3] == "| router_main | 4 (62%) | 4 (25%) |  | 8 (44%) |"
+    assert "No `matchups.csv`" in training_matchups_table([])

@@ -110,10 +110,11 @@ def test_one_batch_holds_many_matchups_and_only_learning_agents(ray_instance, tm
     runner = algorithm.env_runner
     episodes = runner.sample()
     assert sum(len(e) for e in episodes) == 6400
-    matchups = {tuple(sorted(e.agent_episodes)) + tuple(e.module_for(a) for a in sorted(e.agent_episodes)) for e in episodes}
+    matchups = {(router, fraudster) for router, fraudster, _, _ in finished_episodes(runner)}
     assert len(matchups) >= 3, matchups
     trained = set(runtime.config.league and [p.name for p in runtime.learners()])
     for episode in episodes:
+        assert len(episode.agent_episodes) == 1  # one learner per game
         for agent_episode in episode.agent_episodes.values():
             assert agent_episode.module_id in trained
             assert len(agent_episode) == len(episode) == 100

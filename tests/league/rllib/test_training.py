@@ -66,7 +66,8 @@ def test_slot_cap_holds_as_the_league_grows(trained):
     learners = {p.name for p in runtime.state.learning_players()}
     scripted = {"fraudster_scripted_neutral"}
     slots = {f"{role.value}_slot_{i}" for role in Role for i in range(2)}
-    assert modules == learners | slots | scripted  # 5 snapshots per side, still 2 slots each
+    copies = {f"{name}_as_opponent" for name in learners}  # the frozen copies learners play other learners through
+    assert modules == learners | copies | slots | scripted  # 5 snapshots per side, still 2 slots each
     assert len(runtime.state.slots) <= 4
     env_runner_modules = algorithm.env_runner_group.foreach_env_runner(
         lambda runner: sorted(runner.module.keys()), local_env_runner=True
@@ -139,9 +140,17 @@ def test_results_report_each_sides_own_return(tmp_path):
 
     config = load_train_config(SMOKE, game={"reward_mode": "profit", "max_cycles": 100})
     runtime = LeagueRuntime(config, tmp_path, LeagueState.new(config.league))
-    episodes = [("router_main", "fraudster_main", 10.0, 2.5), ("router_main", "fraudster_main", 14.0, 0.5)]
+    # Ten games: the decayed count passes the payoff's minimum of 8 before which a pair's win rate is 0.5.
+    episodes = [("router_main", "fraudster_main_as_opponent", 10.0, 2.5), ("router_main", "fraudster_main", 14.0, 0.5)] * 5
     recorded = runtime.record_results({"env_runners": {EPISODES_KEY: episodes}})
     assert recorded["mean_return"] == {"router_main": 12.0, "fraudster_main": 1.5}
     win = runtime.state.config.win_definition
-    expected = float(np.mean(win.router_win(np.array([10.0, 14.0]))))
+    wins = win.router_win(np.array([10.0, 14.0] * 5))
+    weights = runtime.state.config.payoff_decay ** np.arange(9, -1, -1)  # decayed per game, in order
+    expected = float(weights @ wins / weights.sum())
     assert runtime.state.payoff.router_win_rate("router_main", "fraudster_main") == pytest.approx(expected)
+    # The frozen copy is booked as its player; the games where both modules learned count for both.
+    assert recorded["learner_shares"] == {"fraudster_main": 5 / 15, "router_main": 10 / 15}
+    matchups = (runtime.run_dir / "matchups.csv").read_text().splitlines()
+    assert matchups[0] == "iteration,learner,opponent,games,learner_wins"
+    assert matchups[1].startswith("0,fraudster_main,router_main,5,") and matchups[2].startswith("0,router_main,fraudster_main,10,")
