@@ -84,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-envs", type=int, default=DEFAULT_MAX_ENVS, help="largest batch of envs")
     parser.add_argument("--json", dest="json_path", metavar="PATH", help="write matrix and statistics as JSON")
     parser.add_argument("--png", dest="png_path", metavar="PATH", help="write the heatmap as PNG")
+    parser.add_argument("--transaction-log", metavar="PATH",
+                        help="replay this CSV/Parquet log as the customers (docs/transaction_logs.md)")  # fmt: skip
+    parser.add_argument("--transaction-log-mapping", metavar="PATH", help="column mapping YAML for the log")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -96,8 +99,16 @@ def main(args: argparse.Namespace) -> int:
         difficulty=args.difficulty,
         max_cycles=args.max_cycles,
         max_envs=args.max_envs,
+        **_log_fields(args),
     )
     return 0
+
+
+def _log_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The transaction-log game fields given on the command line (none when no log is named)."""
+    fields = {"transaction_log": getattr(args, "transaction_log", None),
+              "transaction_log_mapping": getattr(args, "transaction_log_mapping", None)}  # fmt: skip
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 if __name__ == "__main__":

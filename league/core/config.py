@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from league.core.players import parse_scripted_name
 from league.core.state import LeagueConfig
-from smartpay_marl.config import GameConfig, make_game_config, read_yaml_mapping, validation_message
+from smartpay_marl.config import (
+    GameConfig,
+    make_game_config,
+    read_yaml_mapping,
+    transaction_log_error_type,
+    validation_message,
+)
 
 
 class PPOSettings(BaseModel):
@@ -186,4 +192,6 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
     try:
         return make_train_config(data)
     except ValueError as error:
+        if transaction_log_error_type(error):
+            raise  # it names the log file, row and column already
         raise ValueError(f"{path}: {error}") from None
