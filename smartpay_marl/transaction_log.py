@@ -219,7 +219,7 @@ def _pyarrow():
     return pyarrow
 
 
-def read_transaction_log(path: str | Path, mapping: ColumnMapping | None = None, batch_rows: int = 1 << 20) -> TransactionLog:
+def read_transaction_log(path: str | Path, mapping: ColumnMapping | None = None, batch_rows: int = 1 << 18) -> TransactionLog:
     """Read and validate a CSV or Parquet log into a :class:`TransactionLog`; :class:`TransactionLogError` if bad."""
     pa = _pyarrow()
     mapping = mapping or ColumnMapping()
@@ -233,16 +233,23 @@ def read_transaction_log(path: str | Path, mapping: ColumnMapping | None = None,
     file_columns = _file_columns(path, fmt, where)
     wanted = _wanted_columns(file_columns, mapping, where)
     reader = _Reader(path, fmt, wanted, mapping, where, batch_rows)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+    # Batches are converted straight into preallocated compact arrays, so memory never holds two copies.
+    capacity = reader.row_capacity()
+    arrays = {name: np.empty(capacity, dtype=_DTYPES.get(COLUMNS[name].kind, np.int8)) for name in wanted}
     offset = 0
     for batch in reader.batches():
+        if offset + batch.num_rows > capacity:  # cannot happen for a well-formed file; stay correct regardless
+            capacity = 2 * (offset + batch.num_rows)
+            arrays = {name: np.concatenate([a[:offset], np.empty(capacity - offset, a.dtype)]) for name, a in arrays.items()}
         for name in wanted:
-            parts[name].append(_convert(pa, batch.column(mapping.source(name)), COLUMNS[name], mapping, where, offset))
+            values = _convert(pa, batch.column(mapping.source(name)), COLUMNS[name], mapping, where, offset)
+            arrays[name][offset : offset + len(values)] = values
         offset += batch.num_rows
+        del batch
     if offset == 0:
         raise TransactionLogError(f"{where}: row 1, column -: the log has a header but no rows")
-    arrays = {name: np.concatenate(chunks) for name, chunks in parts.items()}
-    del parts
+    arrays = {name: a[:offset] for name, a in arrays.items()}
+    pa.default_memory_pool().release_unused()  # give Arrow's freed batch buffers back to the system
     log = TransactionLog(path=where, amount=arrays.pop("amount"), is_fraud=arrays.pop("is_fraud"))
     log.merchant = arrays.pop("merchant_category", None)
     log.segment = arrays.pop("segment", None)
@@ -314,6 +321,22 @@ class _Reader:
         self.batch_rows = batch_rows
         self.sources = [mapping.source(name) for name in wanted]
 
+    def row_capacity(self) -> int:
+        """At least the number of rows: Parquet states it; for CSV, the count of line breaks (+1).
+
+        Quoted line breaks make the CSV bound loose; the unused tail of arrays
+        allocated to it is never written, so it never takes memory.
+        """
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(self.path).metadata.num_rows)
+        breaks = 0
+        with open(self.path, "rb") as handle:
+            while block := handle.read(1 << 24):
+                breaks += block.count(b"\n")
+        return breaks + 1
+
     def _csv_types(self) -> dict:
         import pyarrow as pa
 
@@ -336,7 +359,9 @@ class _Reader:
             import pyarrow.parquet as pq
 
             try:
-                yield from pq.ParquetFile(self.path).iter_batches(batch_size=self.batch_rows, columns=self.sources)
+                # pre_buffer=False: Arrow's read-ahead would otherwise keep most of a large file in memory.
+                parquet = pq.ParquetFile(self.path, pre_buffer=False)
+                yield from parquet.iter_batches(batch_size=self.batch_rows, columns=self.sources)
             except (pa.ArrowInvalid, OSError) as error:
                 raise TransactionLogError(f"{self.where}: row 0, column -: unreadable parquet: {_one_line(error)}") from None
             return
@@ -345,7 +370,7 @@ class _Reader:
         types = self._csv_types()
         convert = pcsv.ConvertOptions(include_columns=self.sources, column_types=types, strings_can_be_null=True)
         try:  # the first block is read and converted at once
-            reader = pcsv.open_csv(self.path, read_options=pcsv.ReadOptions(block_size=16 << 20), convert_options=convert)
+            reader = pcsv.open_csv(self.path, read_options=pcsv.ReadOptions(block_size=4 << 20), convert_options=convert)
         except pa.ArrowInvalid as error:
             raise self._csv_cell_error(error, types, 0) from None
         offset = 0

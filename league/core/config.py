@@ -128,7 +128,12 @@ class TrainConfig(BaseModel):
     @field_validator("game")
     @classmethod
     def _game_is_valid(cls, fields: dict[str, Any]) -> dict[str, Any]:
-        make_game_config(**fields)
+        game = make_game_config(**fields)
+        # A transaction log's path is kept absolute, so env-runner processes and later commands
+        # reading the saved run config find the same file whatever their working directory.
+        for name in ("transaction_log", "transaction_log_mapping"):
+            if fields.get(name) is not None:
+                fields = {**fields, name: getattr(game, name)}
         return fields
 
     @field_validator("league")
