@@ -36,11 +36,11 @@ imports this module unless a log is configured.
 from __future__ import annotations
 
 import math
-import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from numba import njit
@@ -199,7 +199,18 @@ def load_transaction_log(path: str | Path, mapping: str | Path | None = None) ->
         log = read_transaction_log(path, load_mapping(mapping))
         _CACHE.clear()  # one log per process at a time: a long-lived process that switches logs keeps one copy
         _CACHE[key] = log
+        if log.notes:  # once per process and log: which columns the generator's model fills
+            absent = [note.split("'")[1] for note in log.notes]
+            warnings.warn(
+                f"transaction log {log.path}: absent columns filled by the generator's model: {', '.join(absent)}",
+                AbsentColumnsWarning,
+                stacklevel=2,
+            )
     return log
+
+
+class AbsentColumnsWarning(UserWarning):
+    """A transaction log lacks optional columns; the generator's model fills them (see ``TransactionLog.notes``)."""
 
 
 def _file_stamp(path: Path) -> tuple[int, int]:
@@ -699,35 +710,3 @@ def _assemble(rng: np.random.Generator, config, log: TransactionLog, index: np.n
         1.0 - config.legit_issuer_decline, gen.MERCHANT_RISK,
     )  # fmt: skip
     return tx, rows
-
-
-def resolve_log_path(value: str | os.PathLike | None) -> str | None:
-    """An absolute path for ``GameConfig.transaction_log``: relative paths start at the current directory."""
-    if value is None:
-        return None
-    return str(Path(value).expanduser().resolve())
-
-
-def check_config_log(path: str, mapping: str | None) -> None:
-    """Validate the configured log now (cached), so that nothing starts on a bad one."""
-    load_transaction_log(path, mapping)
-
-
-def log_error_of(error: ValidationError) -> TransactionLogError | None:
-    """The :class:`TransactionLogError` behind a pydantic validation error, if that is what it is."""
-    for e in error.errors():
-        cause = (e.get("ctx") or {}).get("error")
-        if isinstance(cause, TransactionLogError):
-            return cause
-    return None
-
-
-def describe(log: TransactionLog) -> dict[str, Any]:
-    """A plain summary of a loaded log (rows, fraud share, memory, notes)."""
-    return {
-        "path": log.path,
-        "rows": log.num_rows,
-        "fraud_share": float(log.is_fraud.mean()) if log.num_rows else 0.0,
-        "megabytes": log.nbytes / 1e6,
-        "notes": list(log.notes),
-    }

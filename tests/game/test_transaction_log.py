@@ -21,8 +21,10 @@ from smartpay_marl.layout import FRAUDSTER, ROUTER, TX, TX_DIM  # noqa: E402
 from smartpay_marl.log_export import export_log, generated_customers  # noqa: E402
 from smartpay_marl.transaction_log import (  # noqa: E402
     MISSING_EXTRA_MESSAGE,
+    AbsentColumnsWarning,
     SCHEMA,
     TransactionLogError,
+    load_mapping,
     load_transaction_log,
     log_features,
     read_transaction_log,
@@ -148,7 +150,7 @@ def test_relative_paths_are_resolved_against_the_working_directory(exported, mon
 # ----------------------------------------------------------------------------- absent columns
 def test_absent_columns_are_filled_by_the_model_with_a_note(tmp_path):
     path = tmp_path / "minimal.csv"
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)  # a second, larger file of the same layout, for an episode
     pq.write_table(pa.table({"amount": rng.uniform(1, 300, 400), "is_fraud": (rng.random(400) < 0.05).astype(int)}),
                    tmp_path / "minimal.parquet")  # fmt: skip
     path.write_text("amount,is_fraud\n12.5,0\n80,1\n")
@@ -158,7 +160,9 @@ def test_absent_columns_are_filled_by_the_model_with_a_note(tmp_path):
     features, rows = log_features(log, GameConfig(), np.array([0, 1]))
     assert features[:, TX["segment"]].sum() == 2 and features[:, TX["merchant"]].sum() == 2
     assert 0.0 < features[1, TX["risk_score"].start] < 1.0
-    assert _episode_digest(GameConfig(transaction_log=str(tmp_path / "minimal.parquet")), 1)
+    with pytest.warns(AbsentColumnsWarning, match="absent columns filled by the generator's model: merchant_category"):
+        config = GameConfig(transaction_log=str(tmp_path / "minimal.parquet"))
+    assert _episode_digest(config, 1) == _episode_digest(config, 1)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -253,7 +257,7 @@ IEEE_ROWS = textwrap.dedent(
 def test_the_ieee_cis_mapping_reads_that_layout_unedited(tmp_path):
     path = tmp_path / "train_transaction.csv"
     path.write_text(IEEE_ROWS)
-    log = read_transaction_log(path, __import__("smartpay_marl.transaction_log").transaction_log.load_mapping(IEEE_MAPPING))
+    log = read_transaction_log(path, load_mapping(IEEE_MAPPING))
     np.testing.assert_allclose(log.amount, [68.5, 29.0, 59.0, 50.0, 49.0, 159.95])
     assert log.is_fraud.tolist() == [0, 0, 1, 0, 1, 0]
     merchants = [smartpay_marl.layout.MERCHANT_CATEGORIES[k] for k in log.merchant]
@@ -262,7 +266,8 @@ def test_the_ieee_cis_mapping_reads_that_layout_unedited(tmp_path):
     assert log.flags["new_device"].tolist() == [0, 1, 0, 1, 0, 0]
     assert log.hour.tolist() == [0, 0, 1, 13, 14, 7]  # TransactionDT seconds -> hour of day
     assert any("segment" in note for note in log.notes)
-    config = GameConfig(transaction_log=str(path), transaction_log_mapping=str(IEEE_MAPPING), max_cycles=50)
+    with pytest.warns(AbsentColumnsWarning, match="segment, tenure, geo_mismatch, international, card_velocity, risk_score"):
+        config = GameConfig(transaction_log=str(path), transaction_log_mapping=str(IEEE_MAPPING), max_cycles=50)
     assert _episode_digest(config, 0) == _episode_digest(config, 0)
 
 
@@ -288,3 +293,9 @@ def test_pettingzoo_api_suite_passes_with_a_log(exported):
         parallel_api_test(smartpay_marl.parallel_env(transaction_log=log), num_cycles=400)
         api_test(parallel_to_aec(smartpay_marl.parallel_env(transaction_log=log, max_cycles=150)), num_cycles=400)
         seed_test(lambda: smartpay_marl.env(transaction_log=log), num_cycles=300)
+
+
+def test_the_docs_page_shows_the_schema_as_defined():
+    from smartpay_marl.transaction_log import schema_markdown
+
+    assert schema_markdown() in (REPO / "docs" / "transaction_logs.md").read_text()
