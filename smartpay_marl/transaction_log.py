@@ -44,7 +44,7 @@ from typing import Literal
 
 import numpy as np
 from numba import njit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from smartpay_marl import generator as gen
 from smartpay_marl import rules
@@ -135,6 +135,18 @@ class ColumnMapping(BaseModel):
         if unknown:
             raise ValueError(f"unknown schema columns {unknown}; the schema has: {', '.join(COLUMNS)}")
         return value
+
+    @model_validator(mode="after")
+    def _targets_are_schema_values(self) -> "ColumnMapping":
+        for name, table in self.categories.items():
+            column = COLUMNS[name]
+            if column.kind not in ("category", "bin", "flag", "label"):
+                raise ValueError(f"categories.{name}: {name!r} is not categorical, a flag or the label")
+            for value, target in table.items():
+                if _schema_code(column, target) is None:
+                    allowed = ", ".join(map(str, _schema_values(column)))
+                    raise ValueError(f"categories.{name}.{value}: {target!r} is not one of {allowed}")
+        return self
 
     def source(self, name: str) -> str:
         return self.columns.get(name, name)

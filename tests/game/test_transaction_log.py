@@ -140,6 +140,23 @@ def test_vector_env_runs_with_a_log_and_ring_attempts_use_log_profiles(exported)
     assert attempts > 0 and terms[ROUTER].all()
 
 
+def test_a_branch_of_a_replaying_simulator_has_the_same_future(exported):
+    from smartpay_marl.simulator import Simulator
+
+    simulator = Simulator(GameConfig(transaction_log=str(exported["parquet"])), num_envs=16)
+    simulator.reset(seed=9)
+    rng = np.random.default_rng(1)
+    router, fraudster = rng.integers(0, [3, 4, 2], size=(16, 3)), rng.integers(0, [5, 4, 4, 5], size=(16, 4))
+    for _ in range(30):  # past the first chunk, so the branch must continue the log where the original is
+        simulator.step(router, fraudster)
+    twin = simulator.clone()
+    for _ in range(40):
+        a, b = simulator.step(router, fraudster), twin.step(router, fraudster)
+        np.testing.assert_array_equal(a.router_obs, b.router_obs)
+        np.testing.assert_array_equal(a.rewards, b.rewards)
+    np.testing.assert_array_equal(simulator.log_cursor, twin.log_cursor)
+
+
 def test_relative_paths_are_resolved_against_the_working_directory(exported, monkeypatch):
     monkeypatch.chdir(exported["csv"].parent)
     config = GameConfig(transaction_log="stream.csv")
@@ -278,6 +295,9 @@ def test_a_mapping_error_names_the_mapping_or_the_value(tmp_path):
     path.write_text(IEEE_ROWS.replace(",W,", ",Z,", 1))
     with pytest.raises(TransactionLogError, match=r"m\.yaml: row 0, column -: invalid mapping: .*amount_usd"):
         make_game_config(transaction_log=str(path), transaction_log_mapping=str(mapping))
+    mapping.write_text("categories:\n  merchant_category: {W: casino}\n")
+    with pytest.raises(TransactionLogError, match=r"categories\.merchant_category\.W: 'casino' is not one of digital"):
+        load_mapping(mapping)
     with pytest.raises(TransactionLogError, match=r"row 1, column 'ProductCD' \(schema column 'merchant_category'\): unknown category 'Z'"):
         make_game_config(transaction_log=str(path), transaction_log_mapping=str(IEEE_MAPPING))
 
