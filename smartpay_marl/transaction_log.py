@@ -344,6 +344,10 @@ class _Reader:
         self.batch_rows = batch_rows
         self.sources = [mapping.source(name) for name in wanted]
 
+    def _label(self, source: str) -> str:
+        name = next((n for n in self.wanted if self.mapping.source(n) == source), source)
+        return repr(source) if source == name else f"{source!r} (schema column {name!r})"
+
     def row_capacity(self) -> int:
         """At least the number of rows: Parquet states it; for CSV, the count of line breaks (+1).
 
@@ -412,12 +416,10 @@ class _Reader:
         message = _one_line(error)
         match = re.search(r"column #(\d+)", message)
         source = None
-        if match:
-            # pyarrow counts included columns in file order
+        if match:  # pyarrow numbers the file's columns, included or not, from 0
             index = int(match.group(1))
             header = _file_columns(self.path, "csv", self.where)
-            included = [c for c in header if c in self.sources]
-            source = included[index] if index < len(included) else None
+            source = header[index] if index < len(header) else None
         if source is None:
             return TransactionLogError(f"{self.where}: row {offset + 1}, column -: unreadable CSV: {message}")
         import pyarrow as pa
@@ -434,7 +436,7 @@ class _Reader:
                     float(value)
                 except ValueError:
                     return TransactionLogError(
-                        f"{self.where}: row {row}, column {source!r}: expected a number, got {value!r}"
+                        f"{self.where}: row {row}, column {self._label(source)}: expected a number, got {value!r}"
                     )
         return TransactionLogError(f"{self.where}: row 0, column {source!r}: unreadable CSV: {message}")
 

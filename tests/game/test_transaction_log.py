@@ -288,6 +288,14 @@ def test_the_ieee_cis_mapping_reads_that_layout_unedited(tmp_path):
     assert _episode_digest(config, 0) == _episode_digest(config, 0)
 
 
+def test_a_mistyped_mapped_column_is_named_both_ways(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(IEEE_ROWS.replace("2987004,1,", "2987004,yes,"))
+    with pytest.raises(TransactionLogError, match=r"t\.csv: row 5, column 'isFraud' \(schema column 'is_fraud'\): "
+                                                  r"expected a number, got 'yes'"):  # fmt: skip
+        read_transaction_log(path, load_mapping(IEEE_MAPPING))
+
+
 def test_a_mapping_error_names_the_mapping_or_the_value(tmp_path):
     mapping = tmp_path / "m.yaml"
     mapping.write_text("columns:\n  amount_usd: TransactionAmt\n")
@@ -319,3 +327,12 @@ def test_the_docs_page_shows_the_schema_as_defined():
     from smartpay_marl.transaction_log import schema_markdown
 
     assert schema_markdown() in (REPO / "docs" / "transaction_logs.md").read_text()
+
+
+def test_the_core_game_does_not_import_pyarrow():
+    script = (
+        "import sys, smartpay_marl; env = smartpay_marl.vector_env(4); env.reset(seed=0); "
+        "print('pyarrow' in sys.modules, 'smartpay_marl.transaction_log' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.split() == ["False", "False"]
