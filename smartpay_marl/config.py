@@ -174,35 +174,6 @@ class GameConfig(BaseModel):
     heat_per_attempt: float = Field(0.01, ge=0, le=1, description="Heat added by each attempt.")
     heat_per_caught: float = Field(0.06, ge=0, le=1, description="Heat added when an attempt is caught.")
 
-    # --- recorded customers (smartpay_marl.transaction_log) -------------------------------
-    transaction_log: str | None = Field(
-        None,
-        description=(
-            "A CSV or Parquet log of payment attempts whose rows replace the generator's customers and "
-            "organic fraud (docs/transaction_logs.md). A relative path starts at the current directory; "
-            "it is stored absolute. Validated when the config is built."
-        ),
-    )
-    transaction_log_mapping: str | None = Field(
-        None, description="A YAML column mapping for transaction_log (configs/logs/ has examples)."
-    )
-
-    @field_validator("transaction_log", "transaction_log_mapping")
-    @classmethod
-    def _absolute_log_path(cls, value: str | None) -> str | None:
-        # Absolute from here on, so RLlib's env-runner processes and saved run configs find the same file.
-        return None if value is None else str(Path(value).expanduser().resolve())
-
-    @model_validator(mode="after")
-    def _transaction_log_is_valid(self) -> "GameConfig":
-        if self.transaction_log_mapping is not None and self.transaction_log is None:
-            raise ValueError("transaction_log_mapping is set but transaction_log is not")
-        if self.transaction_log is not None:
-            from smartpay_marl.transaction_log import load_transaction_log
-
-            load_transaction_log(self.transaction_log, self.transaction_log_mapping)  # read once, cached
-        return self
-
     @model_validator(mode="after")
     def _resolve_and_check(self) -> "GameConfig":
         preset = DIFFICULTY_PRESETS[self.difficulty]
@@ -240,6 +211,36 @@ class GameConfig(BaseModel):
     def longest_delay(self) -> int:
         """The longest delay of any scheduled event, which sizes the event calendars."""
         return max(self.chargeback_delay[1], self.review_delay[1])
+
+    # --- recorded customers (smartpay_marl.transaction_log) -------------------------------
+    transaction_log: str | None = Field(
+        None,
+        description=(
+            "A CSV or Parquet log of payment attempts whose rows replace the generator's customers and "
+            "organic fraud (docs/transaction_logs.md). A relative path starts at the current directory; "
+            "it is stored absolute. Validated when the config is built."
+        ),
+    )
+    transaction_log_mapping: str | None = Field(
+        None, description="A YAML column mapping for transaction_log (configs/logs/ has examples)."
+    )
+
+    @field_validator("transaction_log", "transaction_log_mapping")
+    @classmethod
+    def _absolute_log_path(cls, value: str | None) -> str | None:
+        # Absolute from here on, so RLlib's env-runner processes and saved run configs find the same file.
+        return None if value is None else str(Path(value).expanduser().resolve())
+
+    # Defined after _resolve_and_check, so the cheap checks fail first and a log is read only for a valid game.
+    @model_validator(mode="after")
+    def _transaction_log_is_valid(self) -> "GameConfig":
+        if self.transaction_log_mapping is not None and self.transaction_log is None:
+            raise ValueError("transaction_log_mapping is set but transaction_log is not")
+        if self.transaction_log is not None:
+            from smartpay_marl.transaction_log import load_transaction_log
+
+            load_transaction_log(self.transaction_log, self.transaction_log_mapping)  # read once, cached
+        return self
 
 
 def validation_message(error: ValidationError, prefix: tuple = ()) -> str:
@@ -280,7 +281,7 @@ def transaction_log_error(error: ValidationError) -> ValueError | None:
     """
     for e in error.errors():
         cause = (e.get("ctx") or {}).get("error")
-        if any(cls.__name__ == "TransactionLogError" for cls in type(cause).__mro__):
+        if cause is not None and transaction_log_error_type(cause):
             return cause
     return None
 

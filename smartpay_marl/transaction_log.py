@@ -625,6 +625,7 @@ def _build_replay(tx, rows, present, amount, velocity, segment, merchant, card_b
             r[rules.C_PASS3DS], r[rules.C_ISSUER] = pass3, issuer
             r[rules.C_LOGIT_REST] = rest
             r[rules.C_PRESENT] = 1.0 if is_present else 0.0
+            # rules' own feature writer, so a log's features are scaled exactly as generated ones are
             rules._write_features(t, amt, logit, vel, international, new_device, geo)
             if has_score:
                 t[rules.TX_RISK] = score[s, i]  # the log's own score, as recorded
