@@ -725,3 +725,25 @@ def _assemble(rng: np.random.Generator, config, log: TransactionLog, index: np.n
         1.0 - config.legit_issuer_decline, gen.MERCHANT_RISK,
     )  # fmt: skip
     return tx, rows
+
+
+def check_log_allowed(path: str | Path, allowed_directories: list[str | Path], field: str = "transaction_log") -> Path:
+    """``path`` resolved (symbolic links followed) if it lies inside one of ``allowed_directories``.
+
+    For a server that lets clients name logs only from directories it was
+    given (``--logs DIR``): call it on a session config's field *before*
+    building the GameConfig, so that no file outside is ever opened. Relative
+    paths start at the first allowed directory, not at the server's working
+    directory. Raises :class:`TransactionLogError` naming the field otherwise;
+    the message does not say whether such a file exists.
+    """
+    roots = [Path(d).expanduser().resolve() for d in allowed_directories]
+    if not roots:
+        raise TransactionLogError(f"{field}: this server accepts no transaction logs")
+    candidate = Path(path).expanduser()
+    resolved = (candidate if candidate.is_absolute() else roots[0] / candidate).resolve()
+    if not any(resolved == root or root in resolved.parents for root in roots):
+        raise TransactionLogError(
+            f"{field}: {str(path)!r} is outside the allowed log directories ({', '.join(map(str, roots))})"
+        )
+    return resolved

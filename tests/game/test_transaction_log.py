@@ -336,3 +336,20 @@ def test_the_core_game_does_not_import_pyarrow():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_server_can_confine_logs_to_its_directories(tmp_path):
+    from smartpay_marl.transaction_log import check_log_allowed
+
+    allowed = tmp_path / "logs"
+    allowed.mkdir()
+    (allowed / "a.csv").write_text("amount,is_fraud\n1,0\n")
+    (tmp_path / "secret.csv").write_text("amount,is_fraud\n1,0\n")
+    (allowed / "link.csv").symlink_to(tmp_path / "secret.csv")
+    assert check_log_allowed("a.csv", [allowed]) == allowed / "a.csv"  # relative: inside the first directory
+    assert check_log_allowed(str(allowed / "a.csv"), [allowed]) == allowed / "a.csv"
+    for outside in ("../secret.csv", str(tmp_path / "secret.csv"), "link.csv", "/etc/passwd"):
+        with pytest.raises(TransactionLogError, match="transaction_log: .* is outside the allowed log directories"):
+            check_log_allowed(outside, [allowed])
+    with pytest.raises(TransactionLogError, match="accepts no transaction logs"):
+        check_log_allowed("a.csv", [])
