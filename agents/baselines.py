@@ -102,6 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-envs", type=int, default=DEFAULT_MAX_ENVS, help="largest batch of envs")
     parser.add_argument("--json", dest="json_path", metavar="PATH", help="write matrix and statistics as JSON")
     parser.add_argument("--png", dest="png_path", metavar="PATH", help="write the heatmap as PNG")
+    parser.add_argument("--transaction-log", metavar="PATH",
+                        help="replay this CSV/Parquet log as the customers (docs/transaction_logs.md)")  # fmt: skip
+    parser.add_argument("--transaction-log-mapping", metavar="PATH", help="column mapping YAML for the log")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -118,10 +121,15 @@ def main(args: argparse.Namespace) -> int:
 
 
 def game_from_arguments(args: argparse.Namespace) -> GameConfig:
-    """The game of ``--game PATH`` (default: medium), with ``--difficulty`` / ``--max-cycles`` when given."""
+    """The game of ``--game PATH`` (default: medium), with ``--difficulty``, ``--max-cycles`` and the log flags when given."""
     overrides = {
         name: value
-        for name, value in (("difficulty", getattr(args, "difficulty", None)), ("max_cycles", getattr(args, "max_cycles", None)))
+        for name, value in (
+            ("difficulty", getattr(args, "difficulty", None)),
+            ("max_cycles", getattr(args, "max_cycles", None)),
+            ("transaction_log", getattr(args, "transaction_log", None)),
+            ("transaction_log_mapping", getattr(args, "transaction_log_mapping", None)),
+        )
         if value is not None
     }
     if getattr(args, "game", None):

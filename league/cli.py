@@ -6,6 +6,7 @@
 ``smartpay-marl train``     train a league with RLlib
 ``smartpay-marl evaluate``  cross-play, ratings and meta-Nash of a league run
 ``smartpay-marl exploit``   approximate exploitability of a player by a best response
+``smartpay-marl export-log`` write the generator's customers as a transaction log to replay
 
 The CLI lives in ``league``, the top of the package stack (``smartpay_marl`` <-
 ``agents`` <- ``league``), so that it imports every subcommand downwards. Each
@@ -47,11 +48,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("league.evaluation.evaluate", "cross-play, ratings and meta-Nash of a league run"),
     "exploit": ("league.rllib.exploit", "approximate exploitability of a player by a best response"),
     "serve": ("league.serving.cli", "serve the game over HTTP for language-model and remote agents"),
+    "export-log": ("smartpay_marl.log_export", "write the generator's customers as a transaction log to replay"),
 }
 #: Extra -> the top-level modules it installs beyond the core (pyproject.toml's optional dependencies).
 EXTRAS: dict[str, tuple[str, ...]] = {
     "league": ("ray", "torch", "scipy", "matplotlib"),
     "serve": ("fastapi", "uvicorn"),
+    "logs": ("pyarrow",),
 }
 #: Subcommand -> (its extra, the modules of that extra it cannot run without). Not listed: the core suffices.
 COMMAND_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -60,6 +63,7 @@ COMMAND_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "evaluate": ("league", ("scipy",)),  # learned snapshots also need torch, checked when one is loaded
     "exploit": ("league", ("ray", "torch", "scipy")),
     "serve": ("serve", ("fastapi", "uvicorn")),
+    "export-log": ("logs", ("pyarrow",)),
 }
 #: Set in the environment by ``--debug`` so that code below the CLI (e.g. Ray start-up) can show more.
 DEBUG_ENV = "SMARTPAY_MARL_DEBUG"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Difficulty = Literal["easy", "medium", "hard"]
 RewardMode = Literal["zero_sum", "profit", "graded"]
@@ -317,6 +317,42 @@ class GameConfig(BaseModel):
         """The longest delay of any scheduled event, which sizes the event calendars."""
         return max(self.chargeback_delay[1], self.review_delay[1])
 
+    # --- recorded customers (smartpay_marl.transaction_log) -------------------------------
+    transaction_log: str | None = Field(
+        None,
+        description=(
+            "A CSV or Parquet log of payment attempts whose rows replace the generator's customers and "
+            "organic fraud (docs/transaction_logs.md). A relative path starts at the current directory; "
+            "it is stored absolute. Validated when the config is built."
+        ),
+    )
+    transaction_log_mapping: str | None = Field(
+        None, description="A YAML column mapping for transaction_log (configs/logs/ has examples)."
+    )
+
+    @field_validator("transaction_log", "transaction_log_mapping")
+    @classmethod
+    def _absolute_log_path(cls, value: str | None) -> str | None:
+        # Absolute from here on, so RLlib's env-runner processes and saved run configs find the same file.
+        return None if value is None else str(Path(value).expanduser().resolve())
+
+    # Defined after _resolve_and_check, so the cheap checks fail first and a log is read only for a valid game.
+    @model_validator(mode="after")
+    def _transaction_log_is_valid(self) -> "GameConfig":
+        if self.transaction_log_mapping is not None and self.transaction_log is None:
+            raise ValueError("transaction_log_mapping is set but transaction_log is not")
+        if self.transaction_log is not None and any(v > 0 for v in self.lookalike_share):
+            # The log is the whole customer stream, so there are no generated look-alike customers to add.
+            raise ValueError(
+                "transaction_log cannot be combined with lookalike_share > 0: the log's rows are the "
+                "customers; set lookalike_share to zeros (the other displacement mechanics still apply)"
+            )
+        if self.transaction_log is not None:
+            from smartpay_marl.transaction_log import load_transaction_log
+
+            load_transaction_log(self.transaction_log, self.transaction_log_mapping)  # read once, cached
+        return self
+
 
 def validation_message(error: ValidationError, prefix: tuple = ()) -> str:
     """Pydantic's errors as one line: each names the field's dotted path, what is wrong and what is allowed.
@@ -327,6 +363,9 @@ def validation_message(error: ValidationError, prefix: tuple = ()) -> str:
     is reported by the inner error's fields, e.g. ``game.difficulty``, instead
     of repeating the whole nested message and its input.
     """
+    log_error = transaction_log_error(error)
+    if log_error is not None:
+        raise log_error  # a bad transaction log is reported as it is: file, row, column
     model = _model_named(error.title)
     parts = []
     for e in error.errors():
@@ -343,6 +382,19 @@ def validation_message(error: ValidationError, prefix: tuple = ()) -> str:
         else:
             parts.append(f"{path}: {e['msg']}{_got(e.get('input'))}")
     return "; ".join(parts)
+
+
+def transaction_log_error(error: ValidationError) -> ValueError | None:
+    """The ``TransactionLogError`` behind a validation error, if a bad transaction log caused it.
+
+    Such an error already names the file, row and column; callers re-raise it as it is
+    instead of wrapping it in a field path (checked by name: the log module is not imported here).
+    """
+    for e in error.errors():
+        cause = (e.get("ctx") or {}).get("error")
+        if cause is not None and transaction_log_error_type(cause):
+            return cause
+    return None
 
 
 def _got(value: Any) -> str:
@@ -433,6 +485,9 @@ def make_game_config(**overrides: Any) -> GameConfig:
     try:
         return GameConfig(**overrides)
     except ValidationError as error:
+        log_error = transaction_log_error(error)
+        if log_error is not None:
+            raise log_error from None
         raise ValueError(f"invalid game config: {validation_message(error)}") from None
 
 
@@ -443,4 +498,11 @@ def load_game_config(path: str | Path, **overrides: Any) -> GameConfig:
     try:
         return make_game_config(**data)
     except ValueError as error:
+        if transaction_log_error_type(error):
+            raise
         raise ValueError(f"{path}: {error}") from None
+
+
+def transaction_log_error_type(error: BaseException) -> bool:
+    """True for a ``TransactionLogError``, which wrappers pass on unchanged (it names its own file)."""
+    return any(cls.__name__ == "TransactionLogError" for cls in type(error).__mro__)

@@ -170,6 +170,14 @@ class Simulator:
         self._chunk: Chunk | None = None
         self._chunk_start = 0
         self._needs_reset = True
+        # --- recorded customers (GameConfig.transaction_log; see smartpay_marl.transaction_log) ---
+        self._log = None
+        self.log_window = np.zeros(n, dtype=np.int64)  # each env's first log row this episode
+        self.log_cursor = np.zeros(n, dtype=np.int64)  # customers drawn so far this episode
+        if config.transaction_log is not None:
+            from smartpay_marl.transaction_log import load_transaction_log
+
+            self._log = load_transaction_log(config.transaction_log, config.transaction_log_mapping)
 
     @staticmethod
     def _pack_params(config: GameConfig) -> np.ndarray:
@@ -204,6 +212,7 @@ class Simulator:
         return params
 
     _STATE_ARRAYS = ("pending", "tx", "hour", "state", "gateways", "history", "calendar", "start_hour")
+    _STATE_ARRAYS += ("log_window", "log_cursor")  # recorded customers: where each env is in the log
 
     # ------------------------------------------------------------------ branching
     def clone(self) -> "Simulator":
@@ -232,6 +241,8 @@ class Simulator:
             getattr(self, name)[...] = 0
         rules.reset_gateways(self.gateways, self.history, self._tables[rules.T_BASE])
         self.start_hour[:] = self.rng.integers(0, 24, size=self.num_envs)
+        if self._log is not None:  # recorded customers: each env's window of the log, from the seed
+            self.log_window[:] = self.rng.integers(0, self._log.num_rows, size=self.num_envs)
         self.step_count = 0
         self._draw_chunk(0)
         chunk = self._chunk
@@ -246,6 +257,15 @@ class Simulator:
         return router_obs, fraudster_obs
 
     def _draw_chunk(self, first_step: int) -> None:
+        if self._log is not None:  # recorded customers
+            from smartpay_marl.transaction_log import replay_chunk
+
+            self._chunk = replay_chunk(
+                self.rng, self.config, self._log, self.num_envs, self.chunk_steps, first_step, self.start_hour,
+                self.log_window, self.log_cursor,
+            )  # fmt: skip
+            self._chunk_start = first_step
+            return
         self._chunk = generate_chunk(self.rng, self.config, self.num_envs, self.chunk_steps, first_step, self.start_hour)
         self._chunk_start = first_step
 

@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from league.core.players import parse_scripted_name
 from league.core.state import LeagueConfig
-from smartpay_marl.config import GameConfig, make_game_config, read_yaml_mapping, validation_message
+from smartpay_marl.config import (
+    GameConfig,
+    make_game_config,
+    read_yaml_mapping,
+    transaction_log_error_type,
+    validation_message,
+)
 
 
 class PPOSettings(BaseModel):
@@ -122,7 +128,12 @@ class TrainConfig(BaseModel):
     @field_validator("game")
     @classmethod
     def _game_is_valid(cls, fields: dict[str, Any]) -> dict[str, Any]:
-        make_game_config(**fields)
+        game = make_game_config(**fields)
+        # A transaction log's path is kept absolute, so env-runner processes and later commands
+        # reading the saved run config find the same file whatever their working directory.
+        for name in ("transaction_log", "transaction_log_mapping"):
+            if fields.get(name) is not None:
+                fields = {**fields, name: getattr(game, name)}
         return fields
 
     @field_validator("league")
@@ -197,4 +208,6 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
     try:
         return make_train_config(data)
     except ValueError as error:
+        if transaction_log_error_type(error):
+            raise  # it names the log file, row and column already
         raise ValueError(f"{path}: {error}") from None

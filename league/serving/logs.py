@@ -1,7 +1,8 @@
 """Transaction logs a session may replay: only files inside the server's ``--logs`` directory.
 
 A session config may name a transaction log (``config.transaction_log``, a CSV
-or Parquet log replayed as the customer stream). The name comes from the
+or Parquet log replayed as the customer stream) and its column mapping
+(``config.transaction_log_mapping``). The name comes from the
 network, so it is never used as a path as given: :func:`guard_transaction_log`
 takes it from the raw config dict before GameConfig parses anything, and
 
@@ -23,10 +24,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from league.serving.errors import BadInput, Forbidden, NotFound
-from league.serving.schemas import SAFE_RELATIVE_PATH, TRANSACTION_LOG_FIELD
+from league.serving.schemas import LOG_PATH_FIELDS, SAFE_RELATIVE_PATH
 
 _SAFE = re.compile(SAFE_RELATIVE_PATH)
-FIELD = f"config.{TRANSACTION_LOG_FIELD}"
 
 
 class LogDirectory:
@@ -37,8 +37,9 @@ class LogDirectory:
         if not self.root.is_dir():
             raise BadInput(f"--logs must be an existing directory, got {directory}")
 
-    def resolve(self, name: Any) -> Path:
+    def resolve(self, name: Any, field: str = "transaction_log") -> Path:
         """The file ``name`` (relative to the directory) as an absolute path inside it; refuses anything else."""
+        FIELD = f"config.{field}"  # noqa: N806  (the name the caller sent, in every message)
         if not isinstance(name, str):
             raise BadInput(f"{FIELD}: must be a path relative to the server's --logs directory, got {type(name).__name__}")
         parts = PurePosixPath(name).parts
@@ -56,9 +57,17 @@ class LogDirectory:
 
 
 def guard_transaction_log(fields: dict[str, Any], logs: LogDirectory | None) -> dict[str, Any]:
-    """``fields`` (a session's raw config dict) with its transaction log resolved inside ``logs``; refuses otherwise."""
-    if fields.get(TRANSACTION_LOG_FIELD) is None:
-        return {k: v for k, v in fields.items() if k != TRANSACTION_LOG_FIELD}
-    if logs is None:
-        raise Forbidden(f"{FIELD}: this server replays no transaction logs; start it with serve --logs DIR to allow them")
-    return {**fields, TRANSACTION_LOG_FIELD: str(logs.resolve(fields[TRANSACTION_LOG_FIELD]))}
+    """``fields`` (a session's raw config dict) with its log files resolved inside ``logs``; refuses otherwise.
+
+    Covers every field that names a file (:data:`league.serving.schemas.LOG_PATH_FIELDS`: the log and its
+    column mapping), so no request can make the server open a file outside ``--logs``.
+    """
+    guarded = dict(fields)
+    for field in LOG_PATH_FIELDS:
+        if guarded.get(field) is None:
+            guarded.pop(field, None)
+            continue
+        if logs is None:
+            raise Forbidden(f"config.{field}: this server replays no transaction logs; start it with serve --logs DIR to allow them")
+        guarded[field] = str(logs.resolve(guarded[field], field))
+    return guarded

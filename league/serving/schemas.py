@@ -30,6 +30,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 
 from agents.registry import policy_names
 from smartpay_marl.config import MAX_DELAY, MAX_DOLLARS, MAX_LEVELS, GameConfig
+from smartpay_marl.fraud import STRATEGY_NAMES, TEMPLATE_NAMES
 from smartpay_marl.layout import DECISIONS, FRAUDSTER_OBS, NUM_GATEWAYS, STRATEGIES
 from smartpay_marl.models import FraudsterAction, RouterAction, StepView
 
@@ -46,6 +47,8 @@ SAFE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.:@+-]*$"
 SAFE_RELATIVE_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$"
 #: The config field naming a transaction log replayed as the customer stream (GameConfig may not have it yet).
 TRANSACTION_LOG_FIELD = "transaction_log"
+#: Config fields that name a file on the server: each may only name one inside the --logs directory.
+LOG_PATH_FIELDS = (TRANSACTION_LOG_FIELD, "transaction_log_mapping")
 
 # Request bodies are validated strictly: a JSON string is never taken for a number, nor a number for a
 # boolean, so what the schema calls an integer is the only thing accepted as one. JSON arrays arrive as
@@ -303,6 +306,8 @@ def session_config_model(max_cycles: int, max_delay: int, max_levels: int) -> ty
     dollars = Annotated[float, Field(ge=0, le=MAX_DOLLARS)]
     delay = integer(Field(ge=1, le=min(max_delay, MAX_DELAY)))
     levels = Annotated[tuple[unit, ...], Field(min_length=2, max_length=min(max_levels, MAX_LEVELS))]
+    shift = Annotated[float, Field(ge=-3, le=3)]
+    template = Literal[("mixed", *TEMPLATE_NAMES)]
     tightened: dict[str, Any] = {
         "max_cycles": integer(Field(ge=_bound(GameConfig, "max_cycles", "ge"),
                                     le=min(max_cycles, _bound(GameConfig, "max_cycles", "le")))),  # fmt: skip
@@ -316,6 +321,11 @@ def session_config_model(max_cycles: int, max_delay: int, max_levels: int) -> ty
         "intensity_levels": levels,
         "stealth_levels": levels,
         "burst_levels": levels,
+        # The fraud-displacement fields (smartpay_marl/config.py: GameConfig._check_displacement).
+        "lookalike_share": tuple[unit, unit, unit, unit],
+        "lookalike_value": tuple[dollars, dollars, dollars, dollars],
+        "channel_amount_shift": tuple[shift, shift, shift, shift] | None,
+        "strategy_templates": tuple[(template,) * len(STRATEGY_NAMES)] | None,  # one template per strategy
     }
     fields: dict[str, Any] = {}
     for name, info in GameConfig.model_fields.items():
@@ -324,17 +334,24 @@ def session_config_model(max_cycles: int, max_delay: int, max_levels: int) -> ty
             annotation = _strict_tuple(annotation)
         if name not in tightened and annotation is int:
             annotation = integer(*info.metadata)
+        elif name not in tightened and annotation == (int | None):
+            annotation = Union[integer(*info.metadata), None]
         elif name not in tightened and info.metadata:
             annotation = Annotated[(annotation, *info.metadata)]
         fields[name] = (annotation, Field(info.get_default(call_default_factory=True), description=info.description))
     # The transaction log is a path: the request may only name one inside the server's --logs directory
     # (relative to it), checked before GameConfig sees it; so its type here is that relative name.
-    fields[TRANSACTION_LOG_FIELD] = (
-        str | None,
-        Field(None, max_length=500, pattern=SAFE_RELATIVE_PATH,
-              description="a transaction log (CSV or Parquet) replayed as the customer stream: a path relative "
-                          "to the server's --logs directory; refused when the server has none"),  # fmt: skip
-    )
+    descriptions = {
+        TRANSACTION_LOG_FIELD: "a transaction log (CSV or Parquet) replayed as the customer stream",
+        "transaction_log_mapping": "a YAML column mapping for the transaction log",
+    }
+    for name in LOG_PATH_FIELDS:
+        fields[name] = (
+            str | None,
+            Field(None, max_length=500, pattern=SAFE_RELATIVE_PATH,
+                  description=f"{descriptions[name]}: a path relative to the server's --logs directory; "
+                              "refused when the server has none"),  # fmt: skip
+        )
     return create_model(
         "SessionConfig",
         __config__=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,

@@ -86,7 +86,7 @@ def test_cli_extras_match_pyproject():
     extras = project["optional-dependencies"]
     # The import name of each distribution the CLI checks for.
     distribution = {"ray": "ray", "torch": "torch", "scipy": "scipy", "matplotlib": "matplotlib",
-                    "fastapi": "fastapi", "uvicorn": "uvicorn"}  # fmt: skip
+                    "fastapi": "fastapi", "uvicorn": "uvicorn", "pyarrow": "pyarrow"}  # fmt: skip
     for extra, modules in cli.EXTRAS.items():
         names = {_requirement_name(r) for r in extras[extra]}
         assert {distribution[m] for m in modules} <= names, extra
@@ -94,7 +94,7 @@ def test_cli_extras_match_pyproject():
         assert command in cli.SUBCOMMANDS and set(modules) <= set(cli.EXTRAS[extra]), command
     core = {_requirement_name(r) for r in project["dependencies"]}
     assert core == {"numpy", "numba", "pydantic", "pettingzoo", "gymnasium", "pyyaml"}
-    assert "smartpay-marl[league,serve,docs]" in extras["dev"]
+    assert "smartpay-marl[league,serve,docs,logs]" in extras["dev"]
 
 
 def test_game_and_scripted_players_import_nothing_heavy():

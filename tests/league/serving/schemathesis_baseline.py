@@ -12,7 +12,8 @@ Accepted, and why:
 - ``positive_data_acceptance`` on ``POST /sessions`` answered 422 because of one of the two relations
   between config fields that GameConfig checks and that a JSON Schema cannot state (it has no way to
   compare two values of a request): ``low <= high`` of ``chargeback_delay`` and ``review_delay``, and
-  ``max(intensity_levels) <= 1 - customer_arrival_rate``. Every other bound GameConfig enforces is in the
+  ``max(intensity_levels) <= 1 - customer_arrival_rate``; and one sum, ``sum(lookalike_share) <= 1`` (each
+  share's range is in the schema, their sum cannot be). Every other bound GameConfig enforces is in the
   schema. Only a 422 whose message names one of these relations is dropped.
 - The same on ``POST /sessions`` for a third relation, between the opponent and the config: a scripted
   ring that plays fixed level indices (``stealth_fraud`` plays intensity 2, ``max_everything`` the top
@@ -38,6 +39,7 @@ CROSS_FIELD_RULES = (
     "chargeback_delay must satisfy 1 <= low <= high",
     "review_delay must satisfy 1 <= low <= high",
     "intensity_levels must not exceed the idle share",
+    "lookalike_share values must lie in [0, 1] and sum to at most 1",
     "cannot play this session's levels",
 )
 
