@@ -35,7 +35,7 @@ from agents.evaluation import DEFAULT_MAX_ENVS, evaluate
 from league.core.rundir import EVAL_DIR, read_progress
 from league.evaluation import report
 from league.evaluation.meta import (
-    exploitability,
+    nash_conv,
     fraudster_exploitability,
     regrets,
     router_exploitability,
@@ -201,7 +201,7 @@ def analyse_meta_game(matrix: np.ndarray, router_names: Sequence[str], fraudster
         fraudster_regret=fraudster_regret,
         router_exploitability=router_exploit,
         fraudster_exploitability=fraudster_exploit,
-        uniform_nash_conv=exploitability(matrix, uniform.row_strategy, uniform.col_strategy),
+        uniform_nash_conv=nash_conv(matrix, uniform.row_strategy, uniform.col_strategy),
     )
 
 
