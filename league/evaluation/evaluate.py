@@ -214,14 +214,29 @@ def write_nash_mixtures(run: LeagueRun, meta: MetaGame, population: Population, 
     """
     from league.evaluation.mixture import make_mixture, write_mixture
 
+    from league.evaluation.mixture import mixture_name, mixture_path, read_mixture
+
     stable = {parent: snapshot for snapshot, parent in population.same_as.items()}
     files = {}
     for role, names, weights in ((Role.ROUTER, meta.router_names, meta.router_nash),
                                  (Role.FRAUDSTER, meta.fraudster_names, meta.fraudster_nash)):  # fmt: skip
+        path = mixture_path(run.run_dir, mixture_name(role.value, "nash", iteration))
+        if path.is_file() and not _written_by_evaluate(path, read_mixture):
+            continue  # a mixture the run wrote itself (PSRO's meta-strategy) is the run's own output: kept
         members = [stable.get(name, name) for name in names]
-        mixture = make_mixture(role.value, "nash", iteration, members, weights, f"evaluate: {source}", meta.value)
+        mixture = make_mixture(role.value, "nash", iteration, members, weights, f"{EVALUATE_SOURCE}{source}", meta.value)
         files[mixture.name] = str(write_mixture(run.run_dir, mixture))
     return files
+
+
+EVALUATE_SOURCE = "evaluate: "
+
+
+def _written_by_evaluate(path: Path, read) -> bool:
+    try:
+        return read(path).source.startswith(EVALUATE_SOURCE)
+    except ValueError:
+        return True  # a malformed file is replaced
 
 
 def fit_ratings(play: CrossPlay) -> Ratings:

@@ -72,6 +72,7 @@ class PlayerRecord:
     iteration: int | None
     source: str
     checksum: str | None = None  # a snapshot's checksum recorded in the league state
+    from_snapshot: bool = False  # a learner restored from its newest snapshot (PSRO runs keep no algorithm checkpoint)
 
     @property
     def learned(self) -> bool:
@@ -126,6 +127,8 @@ class LeagueRun:
                 raise RunLoadError(str(error)) from None
             checksum = self.state.snapshot_checksums.get(name)
             return PlayerRecord(name, player.role.value, player.kind.value, player.created_iteration, str(path), checksum)
+        if self.checkpoint_dir is None and self.config.league.regime.value == "psro":
+            return self._psro_learner_record(player)
         if self.checkpoint_dir is None:
             raise RunLoadError(
                 f"cannot restore learning player {name!r}: {self.run_dir} has no algorithm checkpoint "
@@ -133,6 +136,16 @@ class LeagueRun:
             )
         path = self.checkpoint_dir / LEARNER_MODULES / name
         return PlayerRecord(name, player.role.value, player.kind.value, self.checkpoint_iteration, str(path))
+
+    def _psro_learner_record(self, player: Player) -> PlayerRecord:
+        """A PSRO run's learner is its newest best response: the newest snapshot of that learner."""
+        snapshots = [p for p in self.state.snapshots(player.role) if p.parent == player.name]
+        if not snapshots:
+            raise RunLoadError(f"PSRO run {self.run_dir} has no best response of {player.name!r} yet")
+        newest = max(snapshots, key=lambda p: p.created_iteration or 0)
+        record = self.record(newest.name)
+        return PlayerRecord(player.name, record.role, player.kind.value, record.iteration, record.source,
+                            record.checksum, from_snapshot=True)  # fmt: skip
 
     def _roster_player(self, name: str) -> Player | None:
         for player in self.state.players:
@@ -265,7 +278,7 @@ def load_mixture_player(run: LeagueRun, record: PlayerRecord, deterministic: boo
 
 def load_module_player(record: PlayerRecord, game: GameConfig, deterministic: bool = True) -> ModulePolicy:
     """Restore a learned player's RL module and check that it fits ``game``."""
-    if record.kind == PlayerKind.HISTORICAL.value:
+    if record.kind == PlayerKind.HISTORICAL.value or record.from_snapshot:
         module = restore_module(record.source, checksum=record.checksum, what=f"snapshot {record.name!r}")
     else:
         module = restore_module(record.source, role=record.role, game=game)
