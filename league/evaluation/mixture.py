@@ -171,6 +171,11 @@ class MixturePolicy(Policy):
             if count:
                 member.reset(count, seed=None if seed is None else seed + 7919 * (index + 1))
 
+    def member_for_episode(self, seed: int) -> Policy:
+        """The member that plays one episode seeded ``seed`` (for one-episode sessions, e.g. the server's)."""
+        index = int(np.random.default_rng(seed).choice(len(self.members), p=self.weights))
+        return self.members[index]
+
     def act(self, observations: np.ndarray) -> np.ndarray:
         if observations.shape[0] != self.assignment.size:
             raise RuntimeError(f"{self.name}: act on {observations.shape[0]} envs after reset for {self.assignment.size}")

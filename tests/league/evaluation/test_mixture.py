@@ -50,6 +50,14 @@ def test_each_episode_plays_one_member_drawn_with_the_mixture_weights():
     assert not np.array_equal(mixture.assignment, first)  # a new batch of episodes draws anew
 
 
+def test_one_episode_sessions_draw_a_member_by_seed():
+    members = [ConstantPolicy(0, "a"), ConstantPolicy(1, "b")]
+    mixture = MixturePolicy(members, [0.25, 0.75], name="fraudster_nash@1")
+    drawn = [mixture.member_for_episode(seed).name for seed in range(4000)]
+    assert abs(drawn.count("b") / 4000 - 0.75) < 0.03
+    assert mixture.member_for_episode(17) is mixture.member_for_episode(17)
+
+
 def test_a_mixture_refuses_bad_weights_and_mixed_roles():
     with pytest.raises(ValueError, match="sum"):
         MixturePolicy([ConstantPolicy(0, "a")], [0.5], name="m")
