@@ -25,9 +25,12 @@ population starts as the config's scripted players
    :mod:`league.evaluation.mixture`), usable in ``evaluate``, ``exploit`` and
    ``serve`` like any player.
 
-Each epoch also measures the NashConv of the previous meta-strategies
-against the two new best responses: ``(new router vs y) - (x vs new
-fraudster)``, a lower bound (PPO finds *a* response, not the best).
+Each epoch also measures the NashConv of the meta-strategies ``(x, y)`` it
+trained against: each new best response's gain over ``x^T A y``. Each side's
+gap is at least 0 (the meta-strategy itself is a candidate response), so
+``max(0, router gain) + max(0, fraudster gain)`` is a lower bound on their
+NashConv (PPO finds *a* response, not the best; a negative gain means it
+found a worse one).
 
 The run directory is a league run directory (``config.yaml``,
 ``league_state.json``, ``snapshots/``) plus ``psro.json`` (the payoff matrix,
@@ -67,7 +70,7 @@ class EpochRecord:
     new_fraudster: str
     router_best_response_gain: float  # (new router vs y) - (meta value): the fraudster meta's exploitability bound
     fraudster_best_response_gain: float  # (meta value) - (x vs new fraudster): the router meta's bound
-    nash_conv_lower_bound: float  # sum of the two
+    nash_conv_lower_bound: float  # max(0, router gain) + max(0, fraudster gain): each side's gap is >= 0
     meta_value: float  # x^T A y of the meta-strategies trained against
     env_steps: int
     wall_s: float
@@ -240,7 +243,7 @@ def _epoch(config: TrainConfig, paths: RunDir, state: LeagueState, document: Psr
     _write_mixtures(paths.root, document, epoch)
     return EpochRecord(epoch, dict(zip(document.routers[:-1], map(float, x))),
                        dict(zip(document.fraudsters[:-1], map(float, y))), new[Role.ROUTER], new[Role.FRAUDSTER],
-                       router_gain, fraudster_gain, router_gain + fraudster_gain, value, steps,
+                       router_gain, fraudster_gain, max(0.0, router_gain) + max(0.0, fraudster_gain), value, steps,
                        time.perf_counter() - epoch_start)  # fmt: skip
 
 

@@ -57,7 +57,7 @@ def test_two_epochs_add_two_players_per_side_and_resume_adds_a_third(tmp_path):
             assert sum(epoch.fraudster_meta.values()) == pytest.approx(1.0)
             assert epoch.env_steps >= 2 * config.psro.best_response_steps
             assert epoch.nash_conv_lower_bound == pytest.approx(
-                epoch.router_best_response_gain + epoch.fraudster_best_response_gain)
+                max(0.0, epoch.router_best_response_gain) + max(0.0, epoch.fraudster_best_response_gain))
         # Epoch 1 trained against the one scripted player of each side, epoch 2 against the 2-member population.
         assert document.epochs[0].fraudster_meta == {"fraudster_scripted:neutral": 1.0}
         assert set(document.epochs[1].router_meta) == {"router_scripted:risk_threshold", "router_main@it1"}
