@@ -5,7 +5,8 @@
 ``smartpay-marl baselines`` play every scripted router against every scripted fraudster
 ``smartpay-marl train``     train a league with RLlib
 ``smartpay-marl evaluate``  cross-play, ratings and meta-Nash of a league run
-``smartpay-marl exploit``   approximate exploitability of a player by a best response
+``smartpay-marl exploit``   a lower bound on a player's exploitability, from a best-response oracle
+``smartpay-marl psro``      train by PSRO (league.regime: psro)
 ``smartpay-marl export-log`` write the generator's customers as a transaction log to replay
 
 The CLI lives in ``league``, the top of the package stack (``smartpay_marl`` <-
@@ -46,7 +47,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "baselines": ("agents.baselines", "round robin of the scripted routers and fraudsters"),
     "train": ("league.rllib.train", "train a league with RLlib"),
     "evaluate": ("league.evaluation.evaluate", "cross-play, ratings and meta-Nash of a league run"),
-    "exploit": ("league.rllib.exploit", "approximate exploitability of a player by a best response"),
+    "exploit": ("league.rllib.exploit", "a lower bound on a player's exploitability, from a best-response oracle"),
+    "psro": ("league.rllib.psro", "train by PSRO: best responses to the meta-strategy, epoch by epoch"),
     "serve": ("league.serving.cli", "serve the game over HTTP for language-model and remote agents"),
     "export-log": ("smartpay_marl.log_export", "write the generator's customers as a transaction log to replay"),
 }
@@ -62,6 +64,7 @@ COMMAND_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "train": ("league", ("ray", "torch", "scipy")),
     "evaluate": ("league", ("scipy",)),  # learned snapshots also need torch, checked when one is loaded
     "exploit": ("league", ("ray", "torch", "scipy")),
+    "psro": ("league", ("ray", "torch", "scipy")),
     "serve": ("serve", ("fastapi", "uvicorn")),
     "export-log": ("logs", ("pyarrow",)),
 }
@@ -150,7 +153,7 @@ def error_line(command: str, error: BaseException) -> str:
 
 
 #: Subcommands that train with RLlib, whose results depend on Python's string hashing (see below).
-_TRAINING_COMMANDS = ("train", "exploit")
+_TRAINING_COMMANDS = ("train", "exploit", "psro")
 
 
 def _reexec_with_fixed_hash_seed(command: str | None) -> None:

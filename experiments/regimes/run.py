@@ -200,23 +200,32 @@ def cross_play_mains(args, run_dirs: dict[str, Path], output: Path, log) -> dict
 
 
 def exploit_mains(args, run_dirs: dict[str, Path], value: float, log) -> dict[str, dict]:
+    """Bound each main player's exploitability with ``run_exploit``, against the study's common game value.
+
+    The value and the evaluation seed go in as arguments; nothing is written into the run's ``eval/payoff.json``.
+    """
     from league.rllib.exploit import file_stem, run_exploit
 
     results = {}
+    # eval_points evaluations from a doubling schedule: 0, budget / 2^(points - 2), ..., budget / 2, budget.
+    first_eval = max(1, args.br_budget >> max(0, args.eval_points - 2))
     for name, run_dir in sorted(run_dirs.items()):
         eval_dir = run_dir / "eval"
-        eval_dir.mkdir(exist_ok=True)
-        # The common game value of this study, read by run_exploit as the run's meta-game value.
-        (eval_dir / "payoff.json").write_text(json.dumps({"meta_game": {"value": value}, "settings": {"seed": args.seed_eval}}))
         for side in SIDES:
             player = f"{side}_main"
             path = eval_dir / f"{file_stem(player)}.json"
             cached = json.loads(path.read_text()) if path.exists() else None
-            if not cached or cached.get("budget") != args.br_budget or cached.get("value") != value:
-                log(f"best response to {name}/{player}: {args.br_budget:,} env steps")
-                run_exploit(run_dir, player, args.br_budget, episodes=args.episodes, eval_points=args.eval_points,
+            if not cached or cached.get("budget") != args.br_budget or cached.get("value") != value \
+                    or "seeds" not in cached:
+                log(f"best response to {name}/{player}: at most {args.br_budget:,} env steps")
+                run_exploit(run_dir, player, args.br_budget, episodes=args.episodes, value=value,
+                            value_episodes=args.episodes, eval_seed=args.seed_eval, first_eval=first_eval,
                             verbose=False)  # fmt: skip
                 cached = json.loads(path.read_text())
+            # The study's tables show the last curve point too: the strongest seed's final gain.
+            strongest = max(cached["seeds"], key=lambda run: run["best_gain"])
+            cached["exploitability_final"] = strongest["final_gain"]
+            cached["curve"] = strongest["curve"]
             results[f"{name}/{player}"] = cached
     return results
 
@@ -330,7 +339,7 @@ def build_report(args, run_dirs, crossplay, exploits, wall_s: float, command: st
         "",
         SECTIONS[0],
         "",
-        "Exploitability of the final main players (lower is better), in dollars per episode against the study's "
+        "Exploitability of the final main players (lower is better), in reward units per episode (1.0 = $100 at reward_scale 0.01) against the study's "
         f"meta-game value v = {crossplay['value']:+.2f}: the larger of two lower bounds, the best response's best "
         "point and the best opponent in the cross-play population (both broken down below).",
         "",
@@ -431,7 +440,7 @@ def plot(args, rows, run_dirs, exploits, output: Path) -> None:
         axis.bar(x + offset, [m for m, _ in stats], width, yerr=[h for _, h in stats], capsize=4, label=f"{side}_main")
     axis.set_xticks(x, list(rows))
     axis.axhline(0, color="black", linewidth=0.8)
-    axis.set_ylabel("exploitability ($ per episode)")
+    axis.set_ylabel("exploitability lower bound (reward units per episode; 1.0 = $100)")
     axis.set_title("Exploitability: best response or cross-play population (lower is better)")
     axis.legend()
     figure.tight_layout()
@@ -465,7 +474,7 @@ def plot(args, rows, run_dirs, exploits, output: Path) -> None:
                           color=f"C{list(rows).index(regime)}", alpha=0.8, label=regime if k == 0 else None)  # fmt: skip
         axis.set_title(f"best response to {side}_main: gain over v")
         axis.set_xlabel("best-response env steps")
-        axis.set_ylabel("gain ($ per episode)")
+        axis.set_ylabel("gain (reward units per episode; 1.0 = $100)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()

@@ -91,6 +91,20 @@ class Resources(BaseModel):
     restart_failed_env_runners: bool = True
 
 
+class PsroSettings(BaseModel):
+    """PSRO (``league.regime: psro``, see :mod:`league.rllib.psro`): epochs of one best response per side."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(3, ge=1, description="epochs; each adds one best response per side to the population")
+    meta_solver: Literal["nash", "uniform", "prd"] = Field("nash", description="league.evaluation.meta.META_SOLVERS")
+    best_response_steps: int = Field(409_600, ge=1, description="env steps of PPO per best response")
+    payoff_episodes: int = Field(64, ge=2, description="episodes per new pairing of the empirical payoff matrix")
+    warm_start: bool = Field(True, description="start each best response from its side's previous one, perturbed")
+    sigma: float = Field(0.02, ge=0, lt=1, description="multiplicative weight noise of the warm start")
+    eval_seed: int = Field(0, ge=0, description="seed of every payoff pairing (common random numbers)")
+
+
 class TrainConfig(BaseModel):
     """A whole training run."""
 
@@ -113,6 +127,7 @@ class TrainConfig(BaseModel):
     league: LeagueConfig = Field(default_factory=LeagueConfig)
     ppo: PPOSettings = Field(default_factory=PPOSettings)
     resources: Resources = Field(default_factory=Resources)
+    psro: PsroSettings = Field(default_factory=PsroSettings, description="used when league.regime is psro")
     fraudster_baseline: Literal["none", "counterfactual"] = Field(
         "none",
         description=(

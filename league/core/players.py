@@ -40,6 +40,7 @@ class Regime(str, Enum):
     SELF_PLAY = "self_play"
     FICTITIOUS = "fictitious"
     PFSP = "pfsp"
+    PSRO = "psro"  # trained by league.rllib.psro: best responses to the meta-strategy, epoch by epoch
 
 
 class PlayerKind(str, Enum):

@@ -35,7 +35,7 @@ from agents.evaluation import DEFAULT_MAX_ENVS, evaluate
 from league.core.rundir import EVAL_DIR, read_progress
 from league.evaluation import report
 from league.evaluation.meta import (
-    exploitability,
+    nash_conv,
     fraudster_exploitability,
     regrets,
     router_exploitability,
@@ -201,8 +201,42 @@ def analyse_meta_game(matrix: np.ndarray, router_names: Sequence[str], fraudster
         fraudster_regret=fraudster_regret,
         router_exploitability=router_exploit,
         fraudster_exploitability=fraudster_exploit,
-        uniform_nash_conv=exploitability(matrix, uniform.row_strategy, uniform.col_strategy),
+        uniform_nash_conv=nash_conv(matrix, uniform.row_strategy, uniform.col_strategy),
     )
+
+
+def write_nash_mixtures(run: LeagueRun, meta: MetaGame, population: Population, iteration: int,
+                        source: str) -> dict[str, str]:  # fmt: skip
+    """Write the meta-Nash mixtures ``router_nash@<iteration>`` and ``fraudster_nash@<iteration>`` into the run.
+
+    A live learner keeps training after the evaluation, so a mixture names its
+    snapshot of the same iteration instead where one exists (same weights).
+    """
+    from league.evaluation.mixture import make_mixture, write_mixture
+
+    from league.evaluation.mixture import mixture_name, mixture_path, read_mixture
+
+    stable = {parent: snapshot for snapshot, parent in population.same_as.items()}
+    files = {}
+    for role, names, weights in ((Role.ROUTER, meta.router_names, meta.router_nash),
+                                 (Role.FRAUDSTER, meta.fraudster_names, meta.fraudster_nash)):  # fmt: skip
+        path = mixture_path(run.run_dir, mixture_name(role.value, "nash", iteration))
+        if path.is_file() and not _written_by_evaluate(path, read_mixture):
+            continue  # a mixture the run wrote itself (PSRO's meta-strategy) is the run's own output: kept
+        members = [stable.get(name, name) for name in names]
+        mixture = make_mixture(role.value, "nash", iteration, members, weights, f"{EVALUATE_SOURCE}{source}", meta.value)
+        files[mixture.name] = str(write_mixture(run.run_dir, mixture))
+    return files
+
+
+EVALUATE_SOURCE = "evaluate: "
+
+
+def _written_by_evaluate(path: Path, read) -> bool:
+    try:
+        return read(path).source.startswith(EVALUATE_SOURCE)
+    except ValueError:
+        return True  # a malformed file is replaced
 
 
 def fit_ratings(play: CrossPlay) -> Ratings:
@@ -232,8 +266,12 @@ def run_evaluation(
     output: str | Path | None = None,
     max_envs: int = DEFAULT_MAX_ENVS,
     verbose: bool = True,
+    extra_players: Sequence[str] = (),
 ) -> Evaluation:
-    """Cross-play a run's population, rate it, solve its meta-game and write the report files."""
+    """Cross-play a run's population, rate it, solve its meta-game and write the report files.
+
+    ``extra_players`` adds players by name (e.g. a mixture ``router_nash@12``) to their side of the population.
+    """
     from league.evaluation.loading import load_player, open_run, torch_threads
 
     if episodes < 2:
@@ -245,6 +283,11 @@ def run_evaluation(
     progress_rows = read_progress(run.run_dir)
     baselines = {**default_baselines(run), **(baselines or {})}
     population = select_population(run, baselines, max_snapshots)
+    for name in extra_players:
+        record = run.record(name)
+        side = population.routers if record.role == Role.ROUTER.value else population.fraudsters
+        if all(r.name != name for r in side):
+            side.append(record)
     output = Path(output) if output is not None else run.run_dir / EVAL_DIR
     settings = Settings(
         run_dir=str(run_dir),
@@ -256,6 +299,7 @@ def run_evaluation(
         output=str(output),
         game=run.game.model_dump(mode="json"),
         win_definition=run.state.config.win_definition.model_dump(),
+        players=list(extra_players),
     )
     with torch_threads(1):
         log(f"evaluate {run.run_dir}: {len(population.routers)} routers x {len(population.fraudsters)} fraudsters, "
@@ -273,6 +317,8 @@ def run_evaluation(
     wall_s = time.perf_counter() - start
     evaluation = Evaluation(settings, population, play, meta, ratings, run.state.iteration, wall_s, load_s)
     evaluation.files = report.write_evaluation(evaluation, output, run.run_dir, progress_rows)
+    if not any(run.record(name).mixture for name in play.router_names + play.fraudster_names):
+        evaluation.files.update(write_nash_mixtures(run, meta, population, run.state.iteration, str(output)))
     log(report.summary(evaluation))
     log(f"done in {time.perf_counter() - start:.1f} s; report: {evaluation.files['report']}")
     return evaluation
@@ -300,6 +346,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the fraudsters the run scored its router against)")  # fmt: skip
     parser.add_argument("--max-snapshots", type=int, metavar="N",
                         help="at most N snapshots per role, evenly spaced in time (default: all)")  # fmt: skip
+    parser.add_argument("--players", type=_parse_names, default=[], metavar="NAMES",
+                        help="comma-separated extra players to include, e.g. a mixture router_nash@12 "
+                             "(one member drawn per episode); without extra mixtures, the run's meta-Nash "
+                             "mixtures <role>_nash@<iteration> are written to RUN_DIR/mixtures/")  # fmt: skip
     parser.add_argument("--output", metavar="DIR", help="where to write the report (default: RUN_DIR/eval)")
     parser.add_argument("--max-envs", type=int, default=DEFAULT_MAX_ENVS, help="largest batch of envs stepped together")
     parser.add_argument("--quiet", action="store_true", help="print only errors")
@@ -318,5 +368,6 @@ def main(args: argparse.Namespace) -> int:
         output=args.output,
         max_envs=args.max_envs,
         verbose=not args.quiet,
+        extra_players=args.players,
     )
     return 0

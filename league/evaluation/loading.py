@@ -48,6 +48,8 @@ from smartpay_marl.spaces import build_action_spaces, build_observation_spaces
 
 #: Player kind of a scripted baseline that is not part of the league roster.
 BASELINE = "baseline"
+#: Player kind of a meta-strategy mixture over a run's players (``router_nash@12``, see league.evaluation.mixture).
+MIXTURE = "mixture"
 
 
 class RunLoadError(CheckpointError):
@@ -70,10 +72,16 @@ class PlayerRecord:
     iteration: int | None
     source: str
     checksum: str | None = None  # a snapshot's checksum recorded in the league state
+    from_snapshot: bool = False  # a learner restored from its newest snapshot (PSRO runs keep no algorithm checkpoint)
 
     @property
     def learned(self) -> bool:
-        return self.kind != PlayerKind.SCRIPTED.value and self.kind != BASELINE
+        """One learned module (a learner or a snapshot); scripted players and mixtures are not."""
+        return self.kind not in (PlayerKind.SCRIPTED.value, BASELINE, MIXTURE)
+
+    @property
+    def mixture(self) -> bool:
+        return self.kind == MIXTURE
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,11 @@ class LeagueRun:
         """Where the player ``name`` comes from; :class:`RunLoadError` listing the known players if unknown."""
         player = self._roster_player(name)
         if player is None:
+            from league.evaluation.mixture import parse_mixture_name
+
+            parsed = parse_mixture_name(name)
+            if parsed is not None:
+                return self._mixture_record(name, *parsed)
             return self._baseline_record(name)
         if player.kind is PlayerKind.SCRIPTED:
             _, policy = parse_scripted_name(name)
@@ -114,6 +127,8 @@ class LeagueRun:
                 raise RunLoadError(str(error)) from None
             checksum = self.state.snapshot_checksums.get(name)
             return PlayerRecord(name, player.role.value, player.kind.value, player.created_iteration, str(path), checksum)
+        if self.checkpoint_dir is None and self.config.league.regime.value == "psro":
+            return self._psro_learner_record(player)
         if self.checkpoint_dir is None:
             raise RunLoadError(
                 f"cannot restore learning player {name!r}: {self.run_dir} has no algorithm checkpoint "
@@ -121,6 +136,16 @@ class LeagueRun:
             )
         path = self.checkpoint_dir / LEARNER_MODULES / name
         return PlayerRecord(name, player.role.value, player.kind.value, self.checkpoint_iteration, str(path))
+
+    def _psro_learner_record(self, player: Player) -> PlayerRecord:
+        """A PSRO run's learner is its newest best response: the newest snapshot of that learner."""
+        snapshots = [p for p in self.state.snapshots(player.role) if p.parent == player.name]
+        if not snapshots:
+            raise RunLoadError(f"PSRO run {self.run_dir} has no best response of {player.name!r} yet")
+        newest = max(snapshots, key=lambda p: p.created_iteration or 0)
+        record = self.record(newest.name)
+        return PlayerRecord(player.name, record.role, player.kind.value, record.iteration, record.source,
+                            record.checksum, from_snapshot=True)  # fmt: skip
 
     def _roster_player(self, name: str) -> Player | None:
         for player in self.state.players:
@@ -143,11 +168,25 @@ class LeagueRun:
             )
         return PlayerRecord(name, role.value, BASELINE, None, f"agents.registry:{policy}")
 
+    def _mixture_record(self, name: str, role: str, solver: str, iteration: int) -> PlayerRecord:
+        """A mixture written into ``RUN_DIR/mixtures/`` (by evaluate or PSRO)."""
+        from league.evaluation.mixture import known_mixtures, mixture_path
+
+        path = mixture_path(self.run_dir, name)
+        if not path.is_file():
+            known = ", ".join(known_mixtures(self.run_dir)) or "none"
+            raise RunLoadError(
+                f"no mixture {name!r} in run {self.run_dir} (missing {path}); mixtures written so far: {known}. "
+                "smartpay-marl evaluate writes <role>_nash@<iteration> for the iteration it evaluates"
+            )
+        return PlayerRecord(name, role, MIXTURE, iteration, str(path))
+
     def _unknown_player_message(self, name: str) -> str:
         known = ", ".join(self.known_player_names())
         return (
             f"unknown player {name!r} in run {self.run_dir}; known players: {known}; "
-            "or a scripted baseline as 'router_scripted:<policy>' / 'fraudster_scripted:<policy>'"
+            "or a scripted baseline as 'router_scripted:<policy>' / 'fraudster_scripted:<policy>', "
+            "or a mixture as '<role>_nash@<iteration>'"
         )
 
 
@@ -204,14 +243,42 @@ def _checkpoint_iteration(directory: Path) -> int | None:
 def load_player(run: LeagueRun, name: str, deterministic: bool = True) -> Policy:
     """The player ``name`` of ``run`` as a batched policy named ``name``."""
     record = run.record(name)
+    if record.mixture:
+        return load_mixture_player(run, record, deterministic=deterministic)
     if record.learned:
         return load_module_player(record, run.game, deterministic=deterministic)
     return scripted_player(record, run.game)
 
 
+def load_mixture(run: LeagueRun, record: PlayerRecord):
+    """The :class:`~league.evaluation.mixture.Mixture` a mixture record names, its members checked against the run."""
+    from league.evaluation.mixture import read_mixture
+
+    try:
+        mixture = read_mixture(record.source)
+    except ValueError as error:
+        raise RunLoadError(str(error)) from None
+    if mixture.role != record.role:
+        raise RunLoadError(f"mixture file {record.source} is for the {mixture.role}, but its name says {record.role}")
+    for member in mixture.members:
+        member_record = run.record(member)
+        if member_record.mixture or member_record.role != record.role:
+            raise RunLoadError(f"mixture {record.name!r}: member {member!r} is not a {record.role} player of the run")
+    return mixture
+
+
+def load_mixture_player(run: LeagueRun, record: PlayerRecord, deterministic: bool = True, seed: int = 0) -> Policy:
+    """A mixture as a :class:`~league.evaluation.mixture.MixturePolicy` (one member drawn per episode)."""
+    from league.evaluation.mixture import MixturePolicy
+
+    mixture = load_mixture(run, record)
+    members = [load_player(run, member, deterministic=deterministic) for member in mixture.members]
+    return MixturePolicy(members, mixture.weights, name=record.name, seed=seed)
+
+
 def load_module_player(record: PlayerRecord, game: GameConfig, deterministic: bool = True) -> ModulePolicy:
     """Restore a learned player's RL module and check that it fits ``game``."""
-    if record.kind == PlayerKind.HISTORICAL.value:
+    if record.kind == PlayerKind.HISTORICAL.value or record.from_snapshot:
         module = restore_module(record.source, checksum=record.checksum, what=f"snapshot {record.name!r}")
     else:
         module = restore_module(record.source, role=record.role, game=game)

@@ -7,7 +7,11 @@ receives ``-A`` and wants each entry to be small.
 
 This module turns such a matrix into meta-strategies (probability vectors over
 league members) and measures how far a pair of meta-strategies is from
-equilibrium.  It is plain numpy/scipy and knows nothing about how ``A`` was
+equilibrium. Names: a player's (or mixture's) *exploitability* is how much the
+other side's best response takes from it beyond the game value
+(:func:`router_exploitability`, :func:`fraudster_exploitability`); the sum of
+both sides' exploitabilities is *NashConv* (:func:`nash_conv`). All are in
+the matrix's units (the game's reward units per episode).  It is plain numpy/scipy and knows nothing about how ``A`` was
 estimated or about any training oracle, so the same functions serve a
 PSRO-style meta-solver and offline evaluation.
 
@@ -31,9 +35,9 @@ __all__ = [
     "MetaStrategies",
     "NashResult",
     "best_response_values",
-    "exploitability",
     "fraudster_exploitability",
     "get_meta_solver",
+    "nash_conv",
     "projected_replicator_dynamics",
     "regrets",
     "router_exploitability",
@@ -192,8 +196,11 @@ def best_response_values(A: np.ndarray, row_strategy: np.ndarray, col_strategy: 
     return BestResponseValues(router=float(np.max(matrix @ y)), fraudster=float(np.min(x @ matrix)))
 
 
-def exploitability(A: np.ndarray, row_strategy: np.ndarray, col_strategy: np.ndarray) -> float:
-    """NashConv gap ``max_i (A y)_i - min_j (x^T A)_j``; >= 0, and 0 exactly at a Nash equilibrium."""
+def nash_conv(A: np.ndarray, row_strategy: np.ndarray, col_strategy: np.ndarray) -> float:
+    """NashConv ``max_i (A y)_i - min_j (x^T A)_j``: the sum of both sides' exploitabilities; 0 exactly at a Nash equilibrium.
+
+    It needs no game value: ``router_exploitability(x) + fraudster_exploitability(y)`` for any value ``v``.
+    """
     values = best_response_values(A, row_strategy, col_strategy)
     # The gap is non-negative in exact arithmetic; clip round-off when x, y are an equilibrium.
     return max(0.0, values.router - values.fraudster)

@@ -130,6 +130,8 @@ def payoff_document(evaluation: Evaluation) -> dict[str, Any]:
             "fraudster_nash": meta.fraudster_nash,
             "uniform_nash_conv": meta.uniform_nash_conv,
             **mains,
+            "unit": f"reward units per episode ({_unit(evaluation)})",
+            "exploitability_is": "a lower bound: the gain of the other side's best population member over the value",
         },
         "ratings": {
             "model": "Bradley-Terry, P(router i beats fraudster j) = sigmoid(r_i + b - r_j), soft wins",
@@ -194,6 +196,12 @@ def payoff_table(evaluation: Evaluation) -> str:
         cells = [f"{mean:+.2f} ± {half:.2f}" for mean, half in zip(play.mean[i], half_widths)]
         lines.append(f"| {router} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _unit(evaluation: Evaluation) -> str:
+    """What one reward unit is in dollars at the evaluated game's reward_scale."""
+    scale = float(evaluation.settings.game.get("reward_scale", 0.01))
+    return f"1.0 = ${1.0 / scale:,.0f} at reward_scale {scale:g}"
 
 
 def main_players_table(evaluation: Evaluation) -> str:
@@ -284,7 +292,9 @@ League iteration {evaluation.iteration}; evaluated {s.started_utc}.
 
 {main_players_table(evaluation)}
 
-Exploitability within the population: how far below the game value the best fraudster of the population pushes a router (value - its lowest return), or how far above it the best router pushes a fraudster (its highest router return - value). Regret is the same against the other side's Nash mixture instead of its best member.
+Exploitability within the population: how far below the game value the best fraudster of the population pushes a router (value - its lowest return), or how far above it the best router pushes a fraudster (its highest router return - value). It is a lower bound on the player's exploitability, from the weakest oracle (the other side's members as they are); `smartpay-marl exploit` trains best responses for a tighter one. Regret is the same against the other side's Nash mixture instead of its best member. NashConv is the sum of both sides' exploitabilities. All figures are in reward units per episode: {_unit(evaluation)}.
+
+The Nash mixtures are saved as players `router_nash@{evaluation.iteration}` and `fraudster_nash@{evaluation.iteration}` (one member drawn per episode): their exploitability within this population is 0 by construction, so bound it with `smartpay-marl exploit RUN_DIR --player router_nash@{evaluation.iteration}`.
 
 ## Meta-game
 

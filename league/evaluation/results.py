@@ -98,6 +98,7 @@ class Settings:
     output: str
     game: dict[str, Any]
     win_definition: dict[str, float]
+    players: list[str] = field(default_factory=list)  # extra players by name (e.g. mixtures)
     started_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
     def command(self) -> str:
@@ -109,6 +110,8 @@ class Settings:
             parts += ["--max-snapshots", str(self.max_snapshots)]
         if self.max_envs != DEFAULT_MAX_ENVS:
             parts += ["--max-envs", str(self.max_envs)]
+        if self.players:
+            parts += ["--players", ",".join(self.players)]
         if Path(self.output) != Path(self.run_dir) / EVAL_DIR:
             parts += ["--output", self.output]
         return shlex.join(parts)

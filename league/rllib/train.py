@@ -70,7 +70,10 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    from league.rllib.psro import is_psro_request, main_from_train
 
+    if is_psro_request(args):  # regime psro has its own driver; --iterations counts its epochs
+        return main_from_train(args)
     if args.iterations is not None and args.iterations < 1:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
     if args.resume:

@@ -36,7 +36,9 @@ def test_regime_pipeline_runs_and_resumes_at_smoke_scale(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["rows"]) == {"self_play", "pfsp"}
     exploit = json.loads((tmp_path / "runs" / "pfsp-s0" / "eval" / "exploit_router_main.json").read_text())
-    assert exploit["budget"] == 400 and len(exploit["curve"]) >= 2
+    assert exploit["budget"] == 400 and len(exploit["seeds"][0]["curve"]) >= 2
+    assert exploit["value_source"] == "given (--value)"  # the study's common value, passed as an argument
+    assert not (tmp_path / "runs" / "pfsp-s0" / "eval" / "payoff.json").exists()
     # A second run reuses every finished piece: nothing is trained again.
     before = (tmp_path / "runs" / "pfsp-s0" / "done").stat().st_mtime
     second = subprocess.run(command, check=True, cwd=tmp_path, timeout=900, capture_output=True, text=True)

@@ -240,6 +240,34 @@ def test_evaluate_writes_every_output_and_the_command_reproduces_it(trained):
     np.testing.assert_array_equal(np.array(again["router_return"]["mean"]), matrix)
 
 
+@pytest.mark.ray
+def test_evaluate_writes_the_nash_mixtures_and_plays_them_as_players(trained):
+    from league.evaluation.evaluate import run_evaluation
+    from league.evaluation.loading import load_player, open_run
+    from league.evaluation.mixture import MixturePolicy, read_mixture
+
+    runtime, _ = trained
+    evaluation = run_evaluation(runtime.run_dir, episodes=8, seed=5, verbose=False)
+    iteration = evaluation.iteration
+    path = runtime.run_dir / "mixtures" / f"router_nash@{iteration}.json"
+    mixture = read_mixture(path)
+    weights = dict(zip(evaluation.meta.router_names, evaluation.meta.router_nash))
+    # Live learners are named by their snapshot of the same iteration, so the mixture keeps its meaning.
+    named = {evaluation.population.same_as.get(m, m) for m in mixture.members}
+    assert not any(m in evaluation.population.same_as.values() for m in mixture.members)
+    assert sum(mixture.weights) == pytest.approx(1.0) and named
+    for member, weight in zip(mixture.members, mixture.weights):
+        live = evaluation.population.same_as.get(member, member)
+        assert weight == pytest.approx(weights[live] / sum(w for w in weights.values() if w >= 1e-4))
+    player = load_player(open_run(runtime.run_dir), f"fraudster_nash@{iteration}")
+    assert isinstance(player, MixturePolicy) and player.role == "fraudster"
+    # As an extra player of an evaluation; the mixture is not re-solved into itself.
+    again = run_evaluation(runtime.run_dir, episodes=8, seed=5, verbose=False, output=runtime.run_dir / "eval2",
+                           extra_players=[f"router_nash@{iteration}"])  # fmt: skip
+    assert again.play.router_names[-1] == f"router_nash@{iteration}"
+    assert "--players router_nash@" in again.settings.command()
+
+
 # ---------------------------------------------------------------------- clear errors
 
 

@@ -13,7 +13,7 @@ from league.evaluation.meta import (
     MetaStrategies,
     NashResult,
     best_response_values,
-    exploitability,
+    nash_conv,
     fraudster_exploitability,
     get_meta_solver,
     projected_replicator_dynamics,
@@ -106,7 +106,7 @@ def test_constant_matrix_has_constant_value_and_zero_exploitability() -> None:
     assert_probability_vector(nash.row_strategy, 3)
     assert_probability_vector(nash.col_strategy, 4)
     assert nash.value == pytest.approx(-0.7)
-    assert exploitability(A, nash.row_strategy, nash.col_strategy) == pytest.approx(0.0, abs=1e-12)
+    assert nash_conv(A, nash.row_strategy, nash.col_strategy) == pytest.approx(0.0, abs=1e-12)
 
 
 # --------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_best_response_values_against_pure_strategies() -> None:
     # Paper (row 1) beats rock for +1; paper (column 1) beats rock for the router's -1.
     assert values.router == 1.0
     assert values.fraudster == -1.0
-    assert exploitability(RPS, [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]) == 2.0
+    assert nash_conv(RPS, [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]) == 2.0
 
 
 def test_per_side_exploitability() -> None:
@@ -131,7 +131,7 @@ def test_per_side_exploitability() -> None:
     assert router_exploitability(MATCHING_PENNIES, x, value=0.0) == pytest.approx(0.5)
     # NashConv is the sum of both sides' exploitability.
     total = router_exploitability(MATCHING_PENNIES, x) + fraudster_exploitability(MATCHING_PENNIES, y)
-    assert exploitability(MATCHING_PENNIES, x, y) == pytest.approx(total)
+    assert nash_conv(MATCHING_PENNIES, x, y) == pytest.approx(total)
 
 
 def test_regrets_are_zero_on_support_and_positive_off_it() -> None:
@@ -174,11 +174,11 @@ def test_random_games_equilibrium_properties(A: np.ndarray) -> None:
     pure_minimax = A.max(axis=0).min()
     assert pure_maximin - 1e-9 <= nash.value <= pure_minimax + 1e-9
 
-    gap = exploitability(A, nash.row_strategy, nash.col_strategy)
+    gap = nash_conv(A, nash.row_strategy, nash.col_strategy)
     assert 0.0 <= gap <= 1e-6
 
     uniform = uniform_meta(A)
-    assert exploitability(A, uniform.row_strategy, uniform.col_strategy) >= gap - 1e-12
+    assert nash_conv(A, uniform.row_strategy, uniform.col_strategy) >= gap - 1e-12
 
     router_regret, fraudster_regret = regrets(A, nash)
     assert np.all(router_regret >= 0.0) and np.all(fraudster_regret >= 0.0)
@@ -204,7 +204,7 @@ def test_prd_on_rps_approaches_uniform_from_a_skewed_start() -> None:
     meta = projected_replicator_dynamics(RPS, initial_row=[0.6, 0.3, 0.1], initial_col=[0.2, 0.2, 0.6])
     np.testing.assert_allclose(meta.row_strategy, np.full(3, 1 / 3), atol=0.03)
     np.testing.assert_allclose(meta.col_strategy, np.full(3, 1 / 3), atol=0.03)
-    assert exploitability(RPS, meta.row_strategy, meta.col_strategy) < 0.05
+    assert nash_conv(RPS, meta.row_strategy, meta.col_strategy) < 0.05
 
 
 def test_prd_approaches_a_non_uniform_equilibrium() -> None:
@@ -278,4 +278,4 @@ def test_bad_payoff_matrix_raises(A: np.ndarray, message: str) -> None:
 )
 def test_bad_strategy_raises(x: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=f"row_strategy.*{message}"):
-        exploitability(MATCHING_PENNIES, x, [0.5, 0.5])
+        nash_conv(MATCHING_PENNIES, x, [0.5, 0.5])
