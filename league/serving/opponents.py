@@ -68,6 +68,13 @@ class SharedPolicy(Policy):
         return self._policy.act(observations)
 
 
+def _mixtures(run) -> list[str]:
+    """The meta-strategy mixtures written into a run (``router_nash@12``), playable like its players."""
+    from league.evaluation.mixture import known_mixtures
+
+    return known_mixtures(run.run_dir)
+
+
 @dataclass(frozen=True)
 class ResolvedOpponent:
     """An opponent ready for one session: its policy (already reset), its label, and the session's game."""
@@ -124,7 +131,9 @@ class OpponentCatalog:
                 runs[name] = {"error": str(error)}
                 continue
             runs[name] = {
-                role: [p.name for p in run.state.players if p.role.value == role] for role in ("router", "fraudster")
+                role: [p.name for p in run.state.players if p.role.value == role]
+                + [name for name in _mixtures(run) if name.startswith(f"{role}_")]
+                for role in ("router", "fraudster")
             }
         return {
             "scripted": {role: self.scripted_names(role) for role in ("router", "fraudster")},
@@ -169,6 +178,8 @@ class OpponentCatalog:
 
         run = self._open_run(spec.run)
         player = next((p for p in run.state.players if p.name == spec.player), None)
+        if player is None and self._is_mixture(run, spec.player):
+            return self._mixture_member(run, spec, role, seed, config, make_game)
         if player is None:
             known = ", ".join(p.name for p in run.state.players if p.role.value == role)
             raise UnknownOpponent(
@@ -192,6 +203,43 @@ class OpponentCatalog:
                 f"levels give {list(expected)}; leave intensity_levels, stealth_levels and burst_levels as the run's"
             )
         return ResolvedOpponent(policy, label, game)
+
+    @staticmethod
+    def _is_mixture(run, name: str) -> bool:
+        from league.evaluation.mixture import parse_mixture_name
+
+        return parse_mixture_name(name) is not None and name in _mixtures(run)
+
+    def _mixture_member(self, run, spec: RunOpponent, role: str, seed: int, config: dict[str, Any],
+                        make_game: GameFactory) -> ResolvedOpponent:  # fmt: skip
+        """A meta-strategy mixture (``router_nash@12``): one member drawn per session from the session's seed.
+
+        A session is one episode, so the mixture's per-episode draw is a draw per session
+        (:meth:`MixturePolicy.member_for_episode`). Learned members are shared read-only like any run
+        player; a scripted member keeps state, so each session gets its own copy.
+        """
+        import copy
+
+        mixture = self._learned_player(run, spec.run, spec.player)._policy
+        if mixture.role != role:
+            raise OpponentError(
+                f"opponent.player: {spec.player!r} plays the {mixture.role}, but the opponent of a "
+                f"{'fraudster' if role == 'router' else 'router'} session must play the {role}"
+            )
+        game = make_game({**run.config.game, **config})
+        expected = tuple(int(n) for n in build_action_spaces(game)[AGENT_OF_ROLE[role]].nvec)
+        if tuple(mixture.action_nvec) != expected:
+            raise OpponentError(
+                f"config: run:{spec.run}/{spec.player} plays {role} actions of sizes {list(mixture.action_nvec)}, "
+                f"but this config's levels give {list(expected)}; leave the level lists as the run's"
+            )
+        member = mixture.member_for_episode(seed)
+        if getattr(member, "module", None) is not None:  # a learned module: deterministic and stateless
+            policy: Policy = SharedPolicy(member)
+        else:
+            policy = copy.deepcopy(member)
+            policy.reset(1, seed=seed)
+        return ResolvedOpponent(policy, f"run:{spec.run}/{spec.player} (member {member.name})", game)
 
     def _learned_player(self, run, run_name: str, player: str) -> SharedPolicy:
         from league.evaluation.loading import RunLoadError, load_player

@@ -225,3 +225,30 @@ def test_cli_warns_when_binding_beyond_loopback():
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
     assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.10") and not _is_loopback("example.org")
 
+
+
+def test_a_runs_meta_nash_mixture_plays_one_member_per_session(tmp_path):
+    from league.evaluation.mixture import MixturePolicy, make_mixture, write_mixture
+    from tests.league.serving.conftest import build_tiny_run
+
+    run_dir = build_tiny_run(tmp_path / RUN_NAME)
+    members = ["fraudster_main@it1", "fraudster_scripted:neutral"]
+    write_mixture(run_dir, make_mixture("fraudster", "nash", 1, members, [0.5, 0.5], source="test"))
+    catalog = OpponentCatalog(tmp_path)
+    assert "fraudster_nash@1" in catalog.describe()["runs"][RUN_NAME]["fraudster"]
+    spec = RunOpponent(run=RUN_NAME, player="fraudster_nash@1")
+    mixture = catalog._learned_player(catalog._open_run(RUN_NAME), RUN_NAME, "fraudster_nash@1")._policy
+    assert isinstance(mixture, MixturePolicy)
+    played = []
+    for seed in range(40):
+        opponent = catalog.resolve(spec, "fraudster", seed, {}, GameLimits().make_game)
+        expected = mixture.member_for_episode(seed).name
+        assert opponent.label.endswith(f"(member {expected})")  # the session's seed draws the member
+        played.append(expected)
+    assert {"fraudster_main@it1", "neutral"} <= set(played) or set(played) == set(members)
+    # A scripted member keeps state, so two sessions never share one object.
+    scripted_seeds = [s for s, name in enumerate(played) if "neutral" in name][:2]
+    first, second = (catalog.resolve(spec, "fraudster", s, {}, GameLimits().make_game).policy for s in scripted_seeds)
+    assert first is not second
+    with pytest.raises(OpponentError, match="plays the fraudster"):
+        catalog.resolve(spec, "router", 0, {}, GameLimits().make_game)
