@@ -33,6 +33,25 @@ class PPOSettings(BaseModel):
     minibatch_size: int = Field(500, ge=16)
     num_epochs: int = Field(6, ge=1)
     hidden: list[int] = Field(default_factory=lambda: [64, 64], min_length=1)
+    use_kl_loss: bool = Field(True, description="add PPO's adaptive KL penalty (coefficient kl_coeff) to the loss")
+    kl_coeff: float = Field(0.2, ge=0, description="initial coefficient of the KL penalty (with use_kl_loss)")
+    bulk_batch: bool = Field(
+        True,
+        description=(
+            "build the train batch (GAE, value targets) for all episodes at once as arrays "
+            "(league.rllib.learner.BulkPPOBatch) instead of RLlib's per-episode learner connectors; same values"
+        ),
+    )
+    overlap_sampling: bool = Field(
+        False,
+        description=(
+            "sample batch k+1 on the remote env runners while the learner updates on batch k, with weights one "
+            "update stale (the importance ratio uses the acting policy's log-probabilities); needs num_env_runners >= 1"
+        ),
+    )
+    learner_torch_threads: int | None = Field(
+        None, ge=1, description="torch threads of the driver's learner; None: torch's default (one per core)"
+    )
 
     @field_validator("hidden")
     @classmethod
@@ -56,6 +75,8 @@ class PPOSettings(BaseModel):
             "entropy_coeff": self.entropy_coeff,
             "vf_loss_coeff": self.vf_loss_coeff,
             "vf_clip_param": self.vf_clip_param,
+            "use_kl_loss": self.use_kl_loss,
+            "kl_coeff": self.kl_coeff,
         }
 
 
