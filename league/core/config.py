@@ -50,7 +50,13 @@ class PPOSettings(BaseModel):
         ),
     )
     learner_torch_threads: int | None = Field(
-        None, ge=1, description="torch threads of the driver's learner; None: torch's default (one per core)"
+        1,
+        ge=1,
+        description=(
+            "torch threads of the driver's learner (None: leave torch's setting). 1: on the shared 2-core machine "
+            "one quickstart update took 2.4 s with 1 thread and 37-43 s with 2 (experiments/learner_update.txt); "
+            "with overlap the env runner needs the other core"
+        ),
     )
 
     @field_validator("hidden")

@@ -167,10 +167,11 @@ class LeaguePPO(PPO):
     _held_episodes: list | None = None
 
     def setup(self, config) -> None:
+        super().setup(config)
         threads = (config.learner_config_dict or {}).get("torch_threads")
         if threads:
+            # After the set-up: the driver's local vectorised env runner sets 1 thread for its own process.
             torch.set_num_threads(int(threads))  # the local learner runs in this (the driver's) process
-        super().setup(config)
 
     def training_step(self) -> None:
         overlap = bool((self.config.learner_config_dict or {}).get("overlap_sampling"))
@@ -221,7 +222,7 @@ def configure_learning(algorithm_config, ppo) -> Any:
     (``bulk_batch``, ``overlap_sampling``, ``learner_torch_threads``).
     """
     algorithm_config.algo_class = LeaguePPO
-    algorithm_config.training(
+    algorithm_config.learners(
         learner_config_dict={
             "overlap_sampling": bool(ppo.overlap_sampling),
             "torch_threads": ppo.learner_torch_threads,
@@ -229,7 +230,7 @@ def configure_learning(algorithm_config, ppo) -> Any:
     )
     if ppo.bulk_batch:
         gamma, lambda_ = ppo.gamma, ppo.lambda_
-        algorithm_config.training(
+        algorithm_config.learners(
             learner_connector=lambda *spaces: BulkPPOBatch(*spaces, gamma=gamma, lambda_=lambda_),
             add_default_connectors_to_learner_pipeline=False,
         )

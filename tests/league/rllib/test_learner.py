@@ -54,13 +54,19 @@ def test_gae_matches_rllibs_value_targets(terminated):
 
 
 @pytest.fixture(scope="module")
-def algorithms(tmp_path_factory):
-    """The smoke league with RLlib's learner connectors and with the bulk batch, and one sampled batch."""
+def ray_local():
     import ray
 
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def algorithms(ray_local, tmp_path_factory):
+    """The smoke league with RLlib's learner connectors and with the bulk batch, and one sampled batch."""
     from league.rllib.runtime import LeagueRuntime
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     built = {}
     for bulk in (False, True):
         data = load_train_config(SMOKE).model_dump(by_alias=True)
@@ -76,7 +82,6 @@ def algorithms(tmp_path_factory):
     yield built, episodes
     for algorithm in built.values():
         algorithm.stop()
-    ray.shutdown()
 
 
 def run_connector(algorithm, episodes):
@@ -101,18 +106,25 @@ def test_bulk_batch_equals_rllibs_learner_connectors(algorithms):
     for module_id in stock:
         valid = stock[module_id][Columns.LOSS_MASK].numpy().astype(bool)  # RLlib's bootstrap rows are masked
         for column in (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Columns.ACTION_DIST_INPUTS,
-                       Postprocessing.VALUE_TARGETS, Postprocessing.ADVANTAGES):  # fmt: skip
+                       Postprocessing.VALUE_TARGETS):  # fmt: skip
             expected = np.asarray(stock[module_id][column])[valid]
             got = np.asarray(bulk[module_id][column])
             assert got.shape == expected.shape, (module_id, column)
             np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=f"{module_id} {column}")
         assert Columns.LOSS_MASK not in bulk[module_id]  # no bootstrap rows to mask
+        # Advantages: target minus value, standardised over the real rows. (RLlib standardises over its masked
+        # bootstrap rows too, which shifts its mean and scale slightly; the ordering and shape agree.)
+        module = built[True].learner_group._learner.module[module_id]
+        values = BulkPPOBatch.value_pass(module, np.asarray(stock[module_id][Columns.OBS])[valid])
+        raw = np.asarray(stock[module_id][Postprocessing.VALUE_TARGETS])[valid] - values
+        expected = (raw - raw.mean()) / max(1e-4, raw.std())
+        np.testing.assert_allclose(np.asarray(bulk[module_id][Postprocessing.ADVANTAGES]), expected, rtol=1e-3, atol=1e-4)
+        stock_advantages = np.asarray(stock[module_id][Postprocessing.ADVANTAGES])[valid]
+        assert np.corrcoef(stock_advantages, expected)[0, 1] > 0.99
 
 
-def test_overlapped_training_trains_one_update_behind(tmp_path):
+def test_overlapped_training_trains_one_update_behind(ray_local, tmp_path):
     """With overlap the first iteration only samples; later ones train, and the run still learns."""
-    import ray
-
     from league.rllib.runtime import LeagueRuntime
     from league.rllib.train import run_iteration
 
@@ -121,29 +133,25 @@ def test_overlapped_training_trains_one_update_behind(tmp_path):
     data["resources"].update(num_env_runners=1)
     data["eval_every"] = 0
     config = make_train_config(data)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        runtime = LeagueRuntime(config, tmp_path, LeagueState.new(config.league))
-        runtime.write_run_files()
-        algorithm = runtime.algorithm_config().build_algo()
-        weights = lambda: algorithm.learner_group.get_weights(module_ids=["router_main"])["router_main"]  # noqa: E731
-        before = weights()
-        first = run_iteration(runtime, algorithm, 0.0)
-        after_first = weights()
-        assert first["env_steps"] == 400
-        assert all(np.array_equal(before[k], after_first[k]) for k in before), "iteration 1 only fills the pipeline"
-        second = run_iteration(runtime, algorithm, 0.0)
-        after_second = weights()
-        assert second["env_steps"] == 800
-        assert any(not np.array_equal(after_first[k], after_second[k]) for k in before), "iteration 2 trains"
-        # After the iteration the env runner holds the newest weights: it samples the next batch with them
-        # while the learner trains on this one.
-        runner = algorithm.env_runner_group.foreach_env_runner(
-            lambda r: {k: v.detach().numpy().copy() for k, v in r.module["router_main"].state_dict().items()},
-            local_env_runner=False,
-        )[0]
-        key = next(k for k in runner if "pi" in k or "encoder" in k)
-        np.testing.assert_array_equal(runner[key], np.asarray(after_second[key]))
-        algorithm.stop()
-    finally:
-        ray.shutdown()
+    runtime = LeagueRuntime(config, tmp_path, LeagueState.new(config.league))
+    runtime.write_run_files()
+    algorithm = runtime.algorithm_config().build_algo()
+    weights = lambda: algorithm.learner_group.get_weights(module_ids=["router_main"])["router_main"]  # noqa: E731
+    before = weights()
+    first = run_iteration(runtime, algorithm, 0.0)
+    after_first = weights()
+    assert first["env_steps"] == 400
+    assert all(np.array_equal(before[k], after_first[k]) for k in before), "iteration 1 only fills the pipeline"
+    second = run_iteration(runtime, algorithm, 0.0)
+    after_second = weights()
+    assert second["env_steps"] == 800
+    assert any(not np.array_equal(after_first[k], after_second[k]) for k in before), "iteration 2 trains"
+    # After the iteration the env runner holds the newest weights: it samples the next batch with them
+    # while the learner trains on this one.
+    runner = algorithm.env_runner_group.foreach_env_runner(
+        lambda r: {k: v.detach().numpy().copy() for k, v in r.module["router_main"].state_dict().items()},
+        local_env_runner=False,
+    )[0]
+    key = next(k for k in runner if "pi" in k or "encoder" in k)
+    np.testing.assert_array_equal(runner[key], np.asarray(after_second[key]))
+    algorithm.stop()
