@@ -155,3 +155,25 @@ def test_overlapped_training_trains_one_update_behind(ray_local, tmp_path):
     key = next(k for k in runner if "pi" in k or "encoder" in k)
     np.testing.assert_array_equal(runner[key], np.asarray(after_second[key]))
     algorithm.stop()
+
+
+def test_overlapped_training_is_deterministic_with_one_env_runner(tmp_path):
+    """Overlap keeps the determinism guarantee: the weight sync waits for the sample, so the order is fixed."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.league.rllib.test_env_runner import read_returns, smoke_data
+
+    config = tmp_path / "smoke.yaml"
+    config.write_text(yaml.safe_dump(smoke_data(**{"resources.num_env_runners": 1, "ppo.overlap_sampling": True})))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "RAY_ADDRESS")}
+    results = []
+    for name in ("a", "b"):
+        command = [sys.executable, "-m", "league.cli", "train", "--quiet", "--config", str(config), "--output", str(tmp_path / name)]
+        subprocess.run(command, check=True, env=env, cwd=tmp_path, timeout=600, capture_output=True)
+        results.append(read_returns(tmp_path / name))
+    assert results[0] == results[1]
+    assert len(results[0]) == 4  # the iteration-0 evaluation and three iterations
