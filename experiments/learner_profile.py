@@ -31,6 +31,9 @@ from pathlib import Path
 #: ``(stage, frame names that put a sample in it)``, checked in this order; a frame name is py-spy's
 #: function name (``Class.method``) without the file.
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (STARTUP := "start-up: Ray, win calibration, algorithm build (left out of the shares)",
+     ("AlgorithmConfig.build_algo", "init_ray", "calibrated_win_definition", "LeagueRuntime.algorithm_config",
+      "Algorithm.from_checkpoint")),
     ("evaluation of the mains (evaluate_mains)", ("evaluate_mains",)),
     ("snapshots (take_snapshots)", ("LeagueRuntime.take_snapshots",)),
     ("checkpoints (save_checkpoint)", ("LeagueRuntime.save_checkpoint",)),
@@ -75,6 +78,7 @@ def read_raw(path: Path) -> collections.Counter:
 
 
 def table(counts: collections.Counter) -> str:
+    startup = counts.pop(STARTUP, 0)
     total = sum(counts.values())
     order = [stage for stage, _ in STAGES] + ["other"]
     lines = [f"{'stage':<58} {'share':>7}  samples", "-" * 76]
@@ -87,6 +91,8 @@ def table(counts: collections.Counter) -> str:
     lines.append("-" * 76)
     lines.append(f"{'learner update, all stages':<58} {100 * learner / total:6.1f}%  {learner:>7}")
     lines.append(f"{'total (driver main thread, idle included)':<58} {100.0:6.1f}%  {total:>7}")
+    if startup:
+        lines.append(f"({startup} samples of start-up recorded before training began are left out)")
     return "\n".join(lines)
 
 

@@ -9,12 +9,14 @@ than whole iterations.
 
 Settings: ``rllib`` (RLlib's per-episode learner connectors, KL term on: the
 league before issue 25), ``bulk`` (:class:`league.rllib.learner.BulkPPOBatch`,
-KL on), ``bulk-nokl`` (bulk, KL off), ``bulk-nokl-1t`` (the same with one
-torch thread).
+KL on), ``bulk-nokl`` (bulk, KL off), ``rllib-nokl``; a ``-1t`` suffix
+runs the same with one torch thread, the others with torch's default (one
+per core).
 
 Run (about 2 minutes on 2 cores)::
 
-    python experiments/learner_update_bench.py --config configs/quickstart.yaml --repeats 5
+    python experiments/learner_update_bench.py --config configs/quickstart.yaml --repeats 4
+    python experiments/learner_update_bench.py --repeats 6 --settings rllib-1t bulk-1t rllib-nokl-1t bulk-nokl-1t
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ SETTINGS = {
     "bulk-nokl": {"bulk_batch": True, "use_kl_loss": False},
     "bulk-nokl-1t": {"bulk_batch": True, "use_kl_loss": False, "learner_torch_threads": 1},
     "rllib-nokl": {"bulk_batch": False, "use_kl_loss": False},
+    "rllib-1t": {"bulk_batch": False, "use_kl_loss": True, "learner_torch_threads": 1},
+    "bulk-1t": {"bulk_batch": True, "use_kl_loss": True, "learner_torch_threads": 1},
+    "rllib-nokl-1t": {"bulk_batch": False, "use_kl_loss": False, "learner_torch_threads": 1},
 }
 
 

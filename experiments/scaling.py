@@ -90,7 +90,8 @@ def main() -> None:
                 "end_to_end": float(np.mean([r["sampled"] / r["iteration_s"] for r in rows])),
                 "iteration_s": float(np.mean([r["iteration_s"] for r in rows])),
                 "learner_s": float(np.mean([r["learner_s"] for r in rows])),
-                "sampling_per_runner": float(np.mean([r["sampled"] / r["sample_s"] / 2 for r in rows if r.get("sample_s")])),
+                # sample_s sums both runners' sampling seconds: env steps over it is the rate per runner.
+                "sampling_per_runner": float(np.mean([r["sampled"] / r["sample_s"] for r in rows if r.get("sample_s")])),
             }
             print(setting, results[setting], flush=True)
     finally:

@@ -98,7 +98,8 @@ def summarise(name: str, config, rows: list[dict]) -> str:
     learner_share = np.mean([r["learner_s"] / r["iteration_s"] for r in steady])
     learner_s = np.mean([r["learner_s"] for r in steady])
     iteration_s = np.mean([r["iteration_s"] for r in steady])
-    sampling = [r["sampled"] / r["sample_s"] / max(1, config.resources.num_env_runners) for r in steady if r.get("sample_s")]
+    # sample_s is the env runners' sampling seconds summed over runners, so this is the rate per runner.
+    sampling = [r["sampled"] / r["sample_s"] for r in steady if r.get("sample_s")]
     env_share = [r["env_share"] for r in steady if isinstance(r.get("env_share"), float)]
     forward_share = [r["forward_share"] for r in steady if isinstance(r.get("forward_share"), float)]
     parts = [
