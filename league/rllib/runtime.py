@@ -109,7 +109,7 @@ class LeagueRuntime:
         env_config, runner_settings = env_runner_settings(
             resources, self.config.fraudster_baseline, ppo.train_batch_size, self.config.game
         )
-        return (
+        algorithm_config = (
             PPOConfig()
             .environment(SmartPayRLlibEnv, env_config=env_config)
             .env_runners(
@@ -133,6 +133,10 @@ class LeagueRuntime:
             .debugging(seed=self.config.seed, log_level="ERROR")
             .reporting(metrics_num_episodes_for_smoothing=20)
         )
+        # The league's learner (bulk train batch, optional overlap, threads): league/rllib/learner.py (issue 25).
+        from league.rllib.learner import configure_learning
+
+        return configure_learning(algorithm_config, ppo)
 
     # ------------------------------------------------------------------ matchmaking and slots
     def _rng(self, purpose: int) -> np.random.Generator:
