@@ -178,31 +178,26 @@ class RunDir:
         return int(match.group(1)) if match else None
 
 
-def read_matchups(run_dir: str | Path) -> list[dict[str, str]]:
-    """The rows of a run's ``matchups.csv`` (empty if there is none, e.g. a run from before it existed)."""
-    path = Path(run_dir) / MATCHUPS_FILE
+def _read_csv_file(path: Path, what: str, required: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of the CSV file ``path`` (empty if there is none); a clear error if it is unreadable or lacks ``required``."""
     if not path.exists():
         return []
     try:
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
     except (UnicodeDecodeError, csv.Error) as error:
-        raise RunDirError(f"{path} is not a readable matchups file ({type(error).__name__}: {error})") from None
-    if rows and not {"learner", "opponent", "games"} <= set(rows[0]):
-        raise RunDirError(f"{path} is not a matchups file: it needs learner, opponent and games columns")
+        raise RunDirError(f"{path} is not a readable {what} file ({type(error).__name__}: {error})") from None
+    if rows and not set(required) <= set(rows[0]):
+        columns = ", ".join(required)
+        raise RunDirError(f"{path} is not a {what} file: it needs the column(s) {columns}")
     return rows
+
+
+def read_matchups(run_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of a run's ``matchups.csv`` (empty if there is none, e.g. a run from before it existed)."""
+    return _read_csv_file(Path(run_dir) / MATCHUPS_FILE, "matchups", ("learner", "opponent", "games"))
 
 
 def read_progress(run_dir: str | Path) -> list[dict[str, str]]:
     """The rows of a run's ``progress.csv`` (empty if there is none); a clear error if it is unreadable."""
-    path = Path(run_dir) / PROGRESS_FILE
-    if not path.exists():
-        return []
-    try:
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise RunDirError(f"{path} is not a readable progress file ({type(error).__name__}: {error})") from None
-    if rows and "iteration" not in rows[0]:
-        raise RunDirError(f"{path} is not a progress file: it has no 'iteration' column")
-    return rows
+    return _read_csv_file(Path(run_dir) / PROGRESS_FILE, "progress", ("iteration",))

@@ -17,42 +17,10 @@ import numpy as np
 import pytest
 import yaml
 
-from league.core.config import make_train_config
-from league.core.state import LeagueState
-from league.rllib.runtime import LeagueRuntime
+from tests.league.rllib.helpers import build, smoke_data
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).parents[3]
-SMOKE = ROOT / "configs" / "smoke.yaml"
-
-
-def smoke_data(**changes) -> dict:
-    data = yaml.safe_load(SMOKE.read_text())
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return data
-
-
-@pytest.fixture(scope="module")
-def ray_instance():
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def build(tmp_path, **changes):
-    config = make_train_config(smoke_data(**changes))
-    runtime = LeagueRuntime(config, tmp_path / "run", LeagueState.new(config.league))
-    runtime.write_run_files()
-    algorithm = runtime.algorithm_config().build_algo()
-    runtime.prepare_iteration(algorithm)
-    return runtime, algorithm
 
 
 def finished_episodes(runner) -> list[tuple[str, str, float, float]]:

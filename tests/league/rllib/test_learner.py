@@ -165,7 +165,8 @@ def test_overlapped_training_is_deterministic_with_one_env_runner(tmp_path):
 
     import yaml
 
-    from tests.league.rllib.test_env_runner import read_returns, smoke_data
+    from tests.league.rllib.helpers import smoke_data
+    from tests.league.rllib.test_env_runner import read_returns
 
     config = tmp_path / "smoke.yaml"
     config.write_text(yaml.safe_dump(smoke_data(**{"resources.num_env_runners": 1, "ppo.overlap_sampling": True})))

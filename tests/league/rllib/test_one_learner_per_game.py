@@ -6,51 +6,17 @@ smoke config (the env runner samples in the driver).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from league.core.config import make_train_config
 from league.core.matchmaking import MatchupPlan
 from league.core.players import Role
-from league.core.state import LeagueState
 from league.rllib.callbacks import EpisodeMapping, opponent_copy_id
 from league.rllib.plumbing import push_mapping, set_module_states
-from league.rllib.runtime import LeagueRuntime
+from tests.league.rllib.helpers import build
 
 pytestmark = pytest.mark.ray
-SMOKE = Path(__file__).parents[3] / "configs" / "smoke.yaml"
-
-
-def smoke_data(**changes) -> dict:
-    data = yaml.safe_load(SMOKE.read_text())
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return data
-
-
-@pytest.fixture(scope="module")
-def ray_instance():
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def build(tmp_path, **changes):
-    config = make_train_config(smoke_data(**changes))
-    runtime = LeagueRuntime(config, tmp_path / "run", LeagueState.new(config.league))
-    runtime.write_run_files()
-    algorithm = runtime.algorithm_config().build_algo()
-    runtime.prepare_iteration(algorithm)
-    return runtime, algorithm
 
 
 def weights(algorithm, module_id):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agents.snapshot_format import SNAPSHOT_FILES
-from league.core.players import PlayerKind, Role
+from league.core.players import Role
 from league.rllib.runtime import LeagueRuntime
 from league.core.state import LeagueState
 from league.rllib.train import run_iteration
