@@ -409,7 +409,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
             timing["env"] += time.perf_counter() - start
             self._shadow_observations = shadow.router_obs
             # The fraudster's reward in the shadow (minus the router's there, in zero_sum) is its baseline.
-            rewards[:, 1] -= shadow.fraudster_reward
+            rewards[:, _AGENT_INDEX[FRAUDSTER]] -= shadow.fraudster_reward
         segment.rewards.append(rewards)
         self._step_in_episode += 1
         self._observations = {ROUTER: result.router_obs, FRAUDSTER: result.fraudster_obs}

@@ -38,10 +38,10 @@ from agents.registry import make_policy, policy_names
 from league.serving.errors import BadInput, NotFound
 from league.serving.schemas import SAFE_NAME, OpponentSpec, RunOpponent, ScriptedOpponent
 from smartpay_marl.config import GameConfig
+from smartpay_marl.layout import AGENT_OF_ROLE
 from smartpay_marl.spaces import build_action_spaces, fraudster_action_nvec
 
 _SAFE_NAME = re.compile(SAFE_NAME)
-AGENT_OF_ROLE = {"router": "router_0", "fraudster": "fraudster_0"}
 
 
 class OpponentError(BadInput):

@@ -50,11 +50,9 @@ from league.serving.schemas import (
     SessionCreated,
 )
 from smartpay_marl.config import GameConfig, make_game_config, validation_message
-from smartpay_marl.layout import FRAUDSTER, ROUTER
+from smartpay_marl.layout import AGENT_OF_ROLE, FRAUDSTER, ROLE_OF_AGENT, ROUTER
 from smartpay_marl.models import FraudsterAction
 from smartpay_marl.pettingzoo_env import SmartPayParallelEnv
-
-AGENT_OF_ROLE = {"router": ROUTER, "fraudster": FRAUDSTER}
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,6 @@ class GameLimits:
 
 
 _ACTION_ADAPTER = TypeAdapter(ActionPayload)
-ROLE_OF_AGENT = {ROUTER: "router", FRAUDSTER: "fraudster"}
 ACTION_FORMS = {
     ROUTER: "a RouterAction {gateway, decision, retry} or the vector [gateway, decision, retry]",
     FRAUDSTER: "a FraudsterAction {intensity, stealth, burst, strategy} or the vector [intensity, stealth, burst, strategy]",
