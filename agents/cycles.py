@@ -6,7 +6,7 @@ payoff matrix ``A`` (routers x fraudsters, the router's mean return; the
 fraudster gets ``-A``) into plain data:
 
 - the zero-sum **Nash** of the meta-game (solved by
-  :func:`league.evaluation.meta.solve_zero_sum`): support and weights per
+  :func:`agents.meta_game.solve_zero_sum`): support and weights per
   side, and the value;
 - **best responses**: for each router, how many fraudsters it is the best
   router against (and the same for fraudsters);
@@ -35,6 +35,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+
+from agents.meta_game import solve_zero_sum
 
 #: Weights at or below this are outside a Nash support.
 SUPPORT_TOLERANCE = 1e-4
@@ -106,7 +108,6 @@ def best_response_cycle(A: np.ndarray, start: int | None = None) -> list[tuple[i
 
 def meta_game_summary(A: np.ndarray, router_names: Sequence[str], fraudster_names: Sequence[str]) -> dict[str, Any]:
     """Nash, best-response counts and cycle measures of a payoff matrix, as plain data (JSON-ready)."""
-    from league.evaluation.meta import solve_zero_sum  # the project's one Nash solver (league sits above agents)
 
     matrix = np.asarray(A, dtype=np.float64)
     nash = solve_zero_sum(matrix)

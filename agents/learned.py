@@ -15,7 +15,6 @@ sub-action's logits), or a sample from it when ``deterministic=False``.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +22,15 @@ import torch
 
 from agents.base import Policy
 
-
-class CheckpointError(ValueError):
-    """A module checkpoint is missing, incomplete or unreadable."""
-
-
-#: Files an RLlib module checkpoint directory must hold.
-MODULE_CHECKPOINT_FILES = ("class_and_ctor_args.pkl", "module_state.pkl")
+# Re-exported: the module files' format and its errors live in agents.snapshot_format, which imports
+# nothing from here, so the two modules no longer import each other.
+from agents.snapshot_format import (  # noqa: F401
+    MODULE_CHECKPOINT_FILES,
+    CheckpointError,
+    check_module_checkpoint,
+    load_module,
+    load_snapshot,
+)
 
 
 class ModulePolicy(Policy):
@@ -71,39 +72,9 @@ class ModulePolicy(Policy):
         return torch.stack(actions, dim=-1).numpy().astype(np.int64)
 
 
-def check_module_checkpoint(path: str | Path) -> Path:
-    """Return ``path`` if it is a complete module checkpoint; otherwise raise :class:`CheckpointError`."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"module checkpoint not found: {path}")
-    if not path.is_dir():
-        raise CheckpointError(f"module checkpoint must be a directory, got a file: {path}")
-    missing = [name for name in MODULE_CHECKPOINT_FILES if not (path / name).is_file()]
-    if missing:
-        raise CheckpointError(f"module checkpoint {path} is incomplete: missing {', '.join(missing)}")
-    return path
-
-
-def load_module(path: str | Path):
-    """Restore an RLlib RL module from its checkpoint directory, with clear errors.
-
-    This unpickles ``class_and_ctor_args.pkl`` and ``module_state.pkl``, which can
-    run code: only for directories trusted like code (see :mod:`agents.snapshot_format`).
-    """
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    path = check_module_checkpoint(path)
-    try:
-        return RLModule.from_checkpoint(path)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, KeyError, AttributeError, OSError) as error:
-        raise CheckpointError(f"module checkpoint {path} is corrupt or unreadable: {type(error).__name__}: {error}") from None
-
-
 def load_module_policy(
     path: str | Path, name: str, role: str, deterministic: bool = True, expected_checksum: str | None = None
 ) -> ModulePolicy:
     """A :class:`ModulePolicy` for the league snapshot saved at ``path`` (safe format; no code runs)."""
-    from agents.snapshot_format import load_snapshot
-
     module = load_snapshot(path, expected_checksum=expected_checksum)
     return ModulePolicy(module, name=name, role=role, deterministic=deterministic)

@@ -44,7 +44,6 @@ from typing import Any
 
 import numpy as np
 
-from agents.learned import MODULE_CHECKPOINT_FILES, CheckpointError
 from smartpay_marl.layout import ROLES
 
 FORMAT = "smartpay-marl-snapshot"
@@ -61,6 +60,42 @@ ALLOWED_ACTIVATIONS = ("tanh", "relu", "linear", "swish", "silu", "elu")
 TRUST_PICKLES_ENV = "SMARTPAY_MARL_TRUST_PICKLES"
 #: The layer names of RLlib's default PPO module, used to read a learner's module out of an algorithm checkpoint.
 _ACTOR_LAYER = "encoder.actor_encoder.net.mlp."
+
+
+class CheckpointError(ValueError):
+    """A module checkpoint is missing, incomplete or unreadable."""
+
+
+#: Files an RLlib module checkpoint directory must hold.
+MODULE_CHECKPOINT_FILES = ("class_and_ctor_args.pkl", "module_state.pkl")
+
+
+def check_module_checkpoint(path: str | Path) -> Path:
+    """Return ``path`` if it is a complete module checkpoint; otherwise raise :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"module checkpoint not found: {path}")
+    if not path.is_dir():
+        raise CheckpointError(f"module checkpoint must be a directory, got a file: {path}")
+    missing = [name for name in MODULE_CHECKPOINT_FILES if not (path / name).is_file()]
+    if missing:
+        raise CheckpointError(f"module checkpoint {path} is incomplete: missing {', '.join(missing)}")
+    return path
+
+
+def load_module(path: str | Path):
+    """Restore an RLlib RL module from its checkpoint directory, with clear errors.
+
+    This unpickles ``class_and_ctor_args.pkl`` and ``module_state.pkl``, which can
+    run code: only for directories trusted like code (see :mod:`agents.snapshot_format`).
+    """
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    path = check_module_checkpoint(path)
+    try:
+        return RLModule.from_checkpoint(path)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, KeyError, AttributeError, OSError) as error:
+        raise CheckpointError(f"module checkpoint {path} is corrupt or unreadable: {type(error).__name__}: {error}") from None
 
 
 class SnapshotError(CheckpointError):
@@ -296,8 +331,6 @@ def load_snapshot(path: str | Path, expected_checksum: str | None = None, what: 
     except LegacySnapshotError:
         if not trust_pickles():
             raise
-        from agents.learned import load_module
-
         return load_module(path)
     spec = read_spec(path)
     module = build_module(spec)
@@ -305,21 +338,6 @@ def load_snapshot(path: str | Path, expected_checksum: str | None = None, what: 
     _check_weights(module, tensors, path)
     module.set_state(tensors)
     return module
-
-
-def load_snapshot_spec_and_module(path: str | Path, expected_checksum: str | None = None):
-    """``(spec, module)``; spec is None for a trusted old-format snapshot."""
-    module = load_snapshot(path, expected_checksum)
-    spec = read_spec(path) if (Path(path) / SPEC_FILE).exists() else None
-    return spec, module
-
-
-def load_snapshot_policy(path: str | Path, name: str, role: str, expected_checksum: str | None = None,
-                         deterministic: bool = True):  # fmt: skip
-    """A :class:`~agents.learned.ModulePolicy` playing the snapshot at ``path``."""
-    from agents.learned import ModulePolicy
-
-    return ModulePolicy(load_snapshot(path, expected_checksum), name=name, role=role, deterministic=deterministic)
 
 
 # ---------------------------------------------------------------------- learners inside algorithm checkpoints
@@ -388,8 +406,6 @@ def load_checkpoint_module(path: str | Path, role: str, game=None):
     in the weights; a module trained on another version of the game (other
     observation size or action sizes) is refused with the sizes in the message.
     """
-    from agents.learned import check_module_checkpoint
-
     path = check_module_checkpoint(path)
     state = read_module_state(path)
     try:

@@ -25,13 +25,16 @@ traffic is measured by ``tests/game/test_generator.py`` and reported in the READ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from smartpay_marl import rules
-from smartpay_marl.config import GameConfig
 from smartpay_marl.fraud import BACKGROUND_MIX, LOOKALIKE_TEMPLATE_IDS, NUM_TEMPLATES, TEMPLATES
 from smartpay_marl.layout import NUM_BINS, NUM_MERCHANTS, NUM_SEGMENTS, TX_DIM
+
+if TYPE_CHECKING:  # for annotations only: the config module reads logs through this one
+    from smartpay_marl.config import GameConfig
 
 SEGMENT_SHARES = np.array([0.30, 0.55, 0.15])
 MERCHANT_SHARES = np.array([0.15, 0.15, 0.25, 0.25, 0.10, 0.10])

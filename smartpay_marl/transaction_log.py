@@ -156,7 +156,7 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
     """The mapping in a YAML file (identity when ``path`` is None); one-line error naming the file otherwise."""
     if path is None:
         return ColumnMapping()
-    from smartpay_marl.config import read_yaml_mapping, validation_message
+    from smartpay_marl.config_errors import read_yaml_mapping, validation_message
 
     try:
         data = read_yaml_mapping(path, "transaction log mapping")

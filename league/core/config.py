@@ -168,7 +168,7 @@ class PsroSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     epochs: int = Field(3, ge=1, description="epochs; each adds one best response per side to the population")
-    meta_solver: Literal["nash", "uniform", "prd"] = Field("nash", description="league.evaluation.meta.META_SOLVERS")
+    meta_solver: Literal["nash", "uniform", "prd"] = Field("nash", description="agents.meta_game.META_SOLVERS")
     best_response_steps: int = Field(409_600, ge=1, description="env steps of PPO per best response")
     payoff_episodes: int = Field(64, ge=2, description="episodes per new pairing of the empirical payoff matrix")
     warm_start: bool = Field(True, description="start each best response from its side's previous one, perturbed")

@@ -34,7 +34,7 @@ import numpy as np
 from agents.evaluation import DEFAULT_MAX_ENVS, evaluate
 from league.core.rundir import EVAL_DIR, read_progress
 from league.evaluation import report
-from league.evaluation.meta import (
+from agents.meta_game import (
     nash_conv,
     fraudster_exploitability,
     regrets,

@@ -7,7 +7,7 @@ gives that mixture
 
 - a name, ``<role>_<solver>@<iteration>`` (``router_nash@12``): the role,
   the meta-solver that produced the weights (see
-  :data:`league.evaluation.meta.META_SOLVERS`) and the league iteration whose
+  :data:`agents.meta_game.META_SOLVERS`) and the league iteration whose
   population it mixes;
 - a file, ``RUN_DIR/mixtures/<name>.json``: the member names and weights,
   the solver and where the payoff matrix came from (``smartpay-marl
@@ -51,7 +51,7 @@ def parse_mixture_name(name: str) -> tuple[str, str, int] | None:
     if found is None:
         return None
     role, solver, iteration = found.groups()
-    from league.evaluation.meta import META_SOLVERS
+    from agents.meta_game import META_SOLVERS
 
     if solver not in META_SOLVERS:
         return None

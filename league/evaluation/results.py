@@ -62,7 +62,7 @@ class MetaGame:
     the population takes from it relative to the game value: router ``i``:
     ``value - min_j A[i, j]``; fraudster ``j``: ``max_i A[i, j] - value``.
     ``*_regret`` is the same against the Nash mixture of the other side instead
-    of its best member (see :func:`league.evaluation.meta.regrets`).
+    of its best member (see :func:`agents.meta_game.regrets`).
     """
 
     router_names: list[str]

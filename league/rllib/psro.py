@@ -5,7 +5,7 @@ population starts as the config's scripted players
 (``league.scripted_opponents``, at least one per side). Each *epoch*:
 
 1. the meta-solver (``psro.meta_solver``: ``nash``, ``uniform`` or ``prd``,
-   from :data:`league.evaluation.meta.META_SOLVERS`) turns the empirical
+   from :data:`agents.meta_game.META_SOLVERS`) turns the empirical
    payoff matrix into a meta-strategy per side;
 2. one new best response per side is trained with RLlib PPO (new API stack,
    the vectorised env runner, the run's PPO settings) for
@@ -133,7 +133,7 @@ def check_config(config: TrainConfig) -> None:
 
 def meta_strategies(solver: str, payoff: np.ndarray):
     """The meta-solver's router and fraudster mixtures (exact probability vectors)."""
-    from league.evaluation.meta import get_meta_solver
+    from agents.meta_game import get_meta_solver
 
     meta = get_meta_solver(solver)(payoff)
     return meta.row_strategy, meta.col_strategy

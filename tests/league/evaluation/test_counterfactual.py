@@ -14,7 +14,7 @@ import pytest
 
 from agents.registry import make_policy
 from league.evaluation.counterfactual import signal_matrices
-from league.evaluation.meta import solve_zero_sum
+from agents.meta_game import solve_zero_sum
 from smartpay_marl.config import make_game_config
 
 ROUTERS = ["allow_all", "risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"]

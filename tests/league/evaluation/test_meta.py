@@ -1,4 +1,4 @@
-"""Tests for league.evaluation.meta: zero-sum meta-game solving, exploitability and meta-solvers."""
+"""Tests for agents.meta_game: zero-sum meta-game solving, exploitability and meta-solvers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from league.evaluation.meta import (
+from agents.meta_game import (
     META_SOLVERS,
     MetaStrategies,
     NashResult,

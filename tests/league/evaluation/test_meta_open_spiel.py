@@ -1,4 +1,4 @@
-"""Cross-check of league.evaluation.meta against OpenSpiel (pyspiel) on a few zero-sum payoff matrices.
+"""Cross-check of agents.meta_game against OpenSpiel (pyspiel) on a few zero-sum payoff matrices.
 
 OpenSpiel computes NashConv of a matrix game (as a two-step turn-based game)
 with its own best-response code, and solves it with its own CFR+ and
@@ -15,7 +15,7 @@ from open_spiel.python import policy as openspiel_policy  # noqa: E402
 from open_spiel.python.algorithms import exploitability as openspiel_exploitability  # noqa: E402
 from open_spiel.python.algorithms import projected_replicator_dynamics as openspiel_prd  # noqa: E402
 
-from league.evaluation.meta import nash_conv, projected_replicator_dynamics, solve_zero_sum, uniform_meta  # noqa: E402
+from agents.meta_game import nash_conv, projected_replicator_dynamics, solve_zero_sum, uniform_meta  # noqa: E402
 
 MATRICES = {
     "rock_paper_scissors": np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]),

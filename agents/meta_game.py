@@ -1,5 +1,9 @@
 """Meta-game analysis of an empirical router-versus-fraudster payoff matrix.
 
+It lives with the agents because the scripted round robin (``smartpay-marl
+baselines``) needs it as much as the league's evaluation and PSRO do, and the
+league sits above the agents.
+
 The league plays every router snapshot against every fraudster snapshot and
 records the router's mean payoff in a matrix ``A`` of shape ``(R, F)``: rows
 are routers, columns are fraudsters.  The game is zero-sum, so the fraudster
@@ -27,10 +31,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import linprog
 
 __all__ = [
     "META_SOLVERS",
+    "MetaSolver",
     "BestResponseValues",
     "MetaStrategies",
     "NashResult",
@@ -139,6 +143,8 @@ def _maximin_strategy(A: np.ndarray) -> np.ndarray:
 
     Variables are ``[x_1..x_R, v]`` with ``v`` free, so no positivity shift is needed.
     """
+    from scipy.optimize import linprog  # imported on use: the scripted players need no scipy
+
     n_rows, n_cols = A.shape
     cost = np.zeros(n_rows + 1)
     cost[-1] = -1.0  # linprog minimises, so minimise -v
