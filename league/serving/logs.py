@@ -39,20 +39,20 @@ class LogDirectory:
 
     def resolve(self, name: Any, field: str = "transaction_log") -> Path:
         """The file ``name`` (relative to the directory) as an absolute path inside it; refuses anything else."""
-        FIELD = f"config.{field}"  # noqa: N806  (the name the caller sent, in every message)
+        where = f"config.{field}"  # the field the caller sent, named in every message
         if not isinstance(name, str):
-            raise BadInput(f"{FIELD}: must be a path relative to the server's --logs directory, got {type(name).__name__}")
+            raise BadInput(f"{where}: must be a path relative to the server's --logs directory, got {type(name).__name__}")
         parts = PurePosixPath(name).parts
         if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts) or not _SAFE.match(name):
             raise BadInput(
-                f"{FIELD}: must be a path relative to the server's --logs directory, without '..', a leading '/' or "
+                f"{where}: must be a path relative to the server's --logs directory, without '..', a leading '/' or "
                 f"components starting with '.', got {name[:200]!r}"
             )
         candidate = (self.root / name).resolve()
         if not candidate.is_relative_to(self.root):  # a symlink inside the directory that points out of it
-            raise Forbidden(f"{FIELD}: {name!r} leads outside the server's --logs directory; only files inside it may be replayed")
+            raise Forbidden(f"{where}: {name!r} leads outside the server's --logs directory; only files inside it may be replayed")
         if not candidate.is_file():
-            raise NotFound(f"{FIELD}: no transaction log {name!r} in the server's --logs directory")
+            raise NotFound(f"{where}: no transaction log {name!r} in the server's --logs directory")
         return candidate
 
 
