@@ -1,96 +1,131 @@
-"""The regime comparison pipeline runs end to end at the smoke scale and its report holds every section."""
+"""The regime study: its configs, its numbers, and the whole pipeline at the smoke scale."""
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).parents[2]
+STUDY = ROOT / "experiments" / "regimes"
+
+
+@pytest.fixture(scope="module")
+def study_modules():
+    sys.path.insert(0, str(STUDY))
+    try:
+        import study_config
+        import study_phases
+        import study_report
+        import study_tables
+
+        yield study_config, study_phases, study_tables, study_report
+    finally:
+        sys.path.remove(str(STUDY))
+
+
+@pytest.mark.parametrize("game_name", ["medium", "displacement"])
+def test_every_regime_is_a_valid_run_config_that_never_trains_against_the_held_out_players(study_modules, game_name):
+    config_module = study_modules[0]
+    from agents.registry import round_robin_players
+    from league.core.config import make_train_config
+
+    game = config_module.GAMES[game_name]
+    budgets = config_module.Budgets(3_276_800, 409_600, 1_638_400, 128)
+    base = config_module.base_config(game)
+    configs = {r: make_train_config(config_module.regime_config(r, 0, budgets, base, game)) for r in config_module.REGIMES}
+    assert set(config_module.REGIMES) == set(config_module.REGIME_NOTES)
+    pfsp = configs["pfsp"].league
+    assert pfsp.main_self_play_share == 0.35 and pfsp.main_verification_share == 0.15  # AlphaStar's default branches
+    assert pfsp.num_main_exploiters == pfsp.num_league_exploiters == 1
+    psro = configs["psro"].psro
+    assert 2 * psro.epochs * psro.best_response_steps == budgets.league_steps
+    for config in configs.values():
+        assert config.game_config().displacement == (game_name == "displacement")
+        if config.league.regime.value != "psro":
+            assert config.iterations * config.ppo.train_batch_size == budgets.league_steps
+        trained = {name.split(":", 1)[1] for name in config.league.scripted_opponents}
+        assert not trained & (set(game.held_out_routers) | set(game.held_out_fraudsters))
+    routers, fraudsters = round_robin_players(configs["fixed"].game_config())
+    for side, players in (("router", routers), ("fraudster", fraudsters)):
+        missing = set(game.held_out(side)) - {p.name for p in players} - set(game.training(side))
+        assert not missing, f"{side}s {missing} are not players of the {game_name} round robin"
+
+
+def test_paired_difference_uses_the_seeds_both_regimes_have(study_modules):
+    tables = study_modules[2]
+    difference = tables.paired_difference({0: 5.0, 1: 7.0, 2: 9.0}, {0: 4.0, 1: 5.0, 3: 100.0})
+    assert difference.n == 2 and difference.mean == pytest.approx(1.5)
+    assert difference.half_width == pytest.approx(tables.t_quantile(1) * np.std([1.0, 2.0], ddof=1) / math.sqrt(2))
+    one = tables.Interval.of([3.0])
+    assert one.text() == "+3.00" and one.overlaps(tables.Interval.of([1.0, 2.0])) is None
+    assert tables.Interval.of([1.0, 1.1, 0.9]).overlaps(tables.Interval.of([5.0, 5.1, 4.9])) is False
+
+
+def test_an_output_is_bounded_by_its_strongest_responder_against_the_common_value(study_modules):
+    _, phases, tables, _ = study_modules
+    game = study_modules[0].GAMES["medium"]
+    routers = ["a/main", "risk_3ds_band", "velocity_rules", "risk_threshold", "smartpay_heuristic"]
+    fraudsters = ["a/main", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "mixed", "max_everything"]
+    matrix = np.full((len(routers), len(fraudsters)), 30.0)
+    matrix[0, 2] = 26.0  # the router a/main's worst scripted opponent takes it 4 below 30
+    matrix[3, 0] = 33.0  # the best router against the fraudster a/main gets 3 above 30
+    oracle = tables.OracleRun("warm", final_return=24.0, best_return=23.0, flattened=True, env_steps=10, warm_start="x",
+                              wall_s=1.0, curve=[(0, 28.0), (10, 24.0)], population_returns={"f": 29.0})  # fmt: skip
+    router = tables.side_result("router", "a/main", {"warm": oracle}, matrix, routers, fraudsters, 30.0, game)
+    assert router.exploitability == pytest.approx(6.0) and router.by == "oracle-warm"
+    assert router.oracle_best_exploitability["warm"] == pytest.approx(7.0)
+    # The same returns against another common value shift the exploitability by the difference: re-based, not re-trained.
+    shifted = tables.side_result("router", "a/main", {"warm": oracle}, matrix, routers, fraudsters, 31.0, game)
+    assert shifted.exploitability == pytest.approx(7.0)
+    fraudster = tables.side_result("fraudster", "a/main", {}, matrix, routers, fraudsters, 30.0, game)
+    assert fraudster.exploitability == pytest.approx(3.0) and fraudster.by == "study cross-play"
+    assert fraudster.held_out_return == pytest.approx((33.0 + 30.0) / 2)  # risk_threshold, smartpay_heuristic
+
+
+def test_ranking_agreement_is_one_for_a_transitive_population_and_negative_for_a_cycle(study_modules):
+    tables = study_modules[2]
+    names = ["a/main", "b/main", "c/main"]
+    transitive = np.array([[3.0, 2.0, 1.5], [2.0, 1.0, 0.5], [1.0, 0.0, -0.5]])
+    assert tables.ranking_agreement(transitive, names, names) == (1.0, 1.0)
+    cycle = np.array([[0.0, 1.0, -1.0], [-1.0, 0.0, 1.0], [1.0, -1.0, 0.0]])  # rock-paper-scissors
+    router_agreement, fraudster_agreement = tables.ranking_agreement(cycle, names, names)
+    assert router_agreement < 0 and fraudster_agreement < 0
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_regime_pipeline_runs_and_resumes_at_smoke_scale(tmp_path):
+def test_the_study_runs_end_to_end_and_resumes_at_smoke_scale(tmp_path, study_modules):
+    report_module = study_modules[3]
     command = [
-        sys.executable, str(ROOT / "experiments" / "regimes" / "run.py"), "--config", str(ROOT / "configs" / "smoke.yaml"),
-        "--regimes", "self_play", "pfsp", "--seeds", "0", "--budget", "800", "--br-budget", "400",
-        "--episodes", "8", "--eval-points", "2", "--output", str(tmp_path),
+        sys.executable, str(STUDY / "run.py"), "--game", "medium", "--config", str(ROOT / "configs" / "smoke.yaml"),
+        "--regimes", "self_play", "pfsp", "psro", "--seeds", "0", "--batch", "400", "--budget", "800",
+        "--psro-steps", "400", "--oracle-budget", "400", "--episodes", "8", "--output", str(tmp_path),
     ]  # fmt: skip
-    subprocess.run(command, check=True, cwd=tmp_path, timeout=900, capture_output=True)
+    subprocess.run(command, check=True, cwd=tmp_path, timeout=1200, capture_output=True)
     report = (tmp_path / "report.md").read_text()
-    sys.path.insert(0, str(ROOT / "experiments" / "regimes"))
-    try:
-        from run import SECTIONS
-    finally:
-        sys.path.pop(0)
-    for section in SECTIONS:
-        assert section in report, section
-    for regime in ("self_play", "pfsp"):
-        assert f"| {regime} |" in report
+    for title, _ in report_module.SECTIONS:
+        assert title in report, title
     for figure in ("exploitability.png", "learning_curves.png", "best_response_curves.png"):
         assert (tmp_path / figure).stat().st_size > 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["rows"]) == {"self_play", "pfsp"}
-    exploit = json.loads((tmp_path / "runs" / "pfsp-s0" / "eval" / "exploit_router_main.json").read_text())
-    assert exploit["budget"] == 400 and len(exploit["seeds"][0]["curve"]) >= 2
-    assert exploit["value_source"] == "given (--value)"  # the study's common value, passed as an argument
-    assert not (tmp_path / "runs" / "pfsp-s0" / "eval" / "payoff.json").exists()
-    # A second run reuses every finished piece: nothing is trained again.
-    before = (tmp_path / "runs" / "pfsp-s0" / "done").stat().st_mtime
-    second = subprocess.run(command, check=True, cwd=tmp_path, timeout=900, capture_output=True, text=True)
-    assert "train " not in second.stdout and "best response to" not in second.stdout
-    assert (tmp_path / "runs" / "pfsp-s0" / "done").stat().st_mtime == before
-
-
-def test_every_regime_of_the_study_is_a_valid_training_config():
-    """Each regime name maps to a config the trainer accepts; pfsp_sp is pfsp plus AlphaStar's self-play share."""
-    from league.core.config import make_train_config
-
-    sys.path.insert(0, str(ROOT / "experiments" / "regimes"))
-    try:
-        from run import ALPHASTAR_SELF_PLAY_SHARE, REGIME_NOTES, REGIMES, base_config, regime_config
-    finally:
-        sys.path.pop(0)
-    assert set(REGIMES) == set(REGIME_NOTES)
-    base = base_config(ROOT / "configs" / "quickstart.yaml", None)
-    configs = {regime: make_train_config(regime_config(regime, 0, 2_048_000, base)).league for regime in REGIMES}
-    assert configs["pfsp_sp"].regime.value == "pfsp"
-    assert configs["pfsp_sp"].main_self_play_share == ALPHASTAR_SELF_PLAY_SHARE
-    assert configs["pfsp"].main_self_play_share == 0.0
-    assert configs["pfsp_sp"].num_main_exploiters == configs["pfsp"].num_main_exploiters == 1
-
-
-def test_population_exploitability_takes_the_best_opponent_in_the_cross_play():
-    sys.path.insert(0, str(ROOT / "experiments" / "regimes"))
-    try:
-        from run import population_exploitability
-    finally:
-        sys.path.pop(0)
-    crossplay = {
-        "routers": ["a/router_main", "rules"],
-        "fraudsters": ["a/fraudster_main", "neutral"],
-        "mean": [[25.0, 35.0], [30.0, 33.0]],  # router returns
-        "value": 30.0,
-    }
-    assert population_exploitability(crossplay, "a/router_main") == 5.0  # its worst case is 25
-    assert population_exploitability(crossplay, "rules") == 0.0
-    assert population_exploitability(crossplay, "a/fraudster_main") == 0.0  # the best router gets 30 against it
-    assert population_exploitability(crossplay, "neutral") == 5.0
-
-
-def test_ranking_agreement_is_one_for_a_transitive_population_and_negative_for_a_cycle():
-    sys.path.insert(0, str(ROOT / "experiments" / "regimes"))
-    try:
-        from run import ranking_agreement
-    finally:
-        sys.path.pop(0)
-    names = {"routers": ["a/r", "b/r", "c/r"], "fraudsters": ["a/f", "b/f", "c/f"], "value": 0.0}
-    transitive = [[3.0, 2.0, 1.5], [2.0, 1.0, 0.5], [1.0, 0.0, -0.5]]  # every fraudster ranks the routers a > b > c
-    assert ranking_agreement(names | {"mean": transitive}) == (1.0, 1.0)
-    cycle = [[0.0, 1.0, -1.0], [-1.0, 0.0, 1.0], [1.0, -1.0, 0.0]]  # rock-paper-scissors
-    router_agreement, fraudster_agreement = ranking_agreement(names | {"mean": cycle})
-    assert router_agreement < 0 and fraudster_agreement < 0
+    assert set(results["regimes"]) == {"self_play", "pfsp", "psro"}
+    for regime, row in results["regimes"].items():
+        for kind in ("main", "mixture"):
+            for key in ("router_exploitability", "fraudster_exploitability", "nash_conv"):
+                assert len(row[kind][key]) == 1 and math.isfinite(row[kind][key][0]), (regime, kind, key)
+            for side in ("router", "fraudster"):
+                assert set(row[kind][side]["flattened"][0]) == {"warm", "cold"}
+            assert row[kind]["nash_conv"][0] == pytest.approx(
+                row[kind]["router_exploitability"][0] + row[kind]["fraudster_exploitability"][0])
+    assert {"pfsp/main", "psro/mixture"} <= set(results["comparisons"])
+    cold = tmp_path / "pieces" / "psro-s0" / "eval" / "oracle-cold"
+    assert any(cold.glob("exploit_*.json")), "the oracle's files are copied next to the report"
+    # A second run reuses every finished piece: nothing is trained or played again.
+    second = subprocess.run(command, check=True, cwd=tmp_path, timeout=1200, capture_output=True, text=True)
+    assert "train " not in second.stdout and "oracle (" not in second.stdout and "cross-play:" not in second.stdout

@@ -1,0 +1,292 @@
+"""The regime study's report: markdown built from small sections, and its three figures.
+
+Each section is a function of the computed numbers that returns its lines;
+``SECTIONS`` names them in order, and the smoke test checks that a report
+holds every one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from study_config import REGIME_NOTES, SIDES
+from study_tables import KINDS, REFERENCE_REGIME, Interval
+
+LEAGUE_REGIMES = ("pfsp", "psro")
+
+
+@dataclass
+class Study:
+    """Everything a report needs: the settings, the rows of study_tables, the cross-play and the command."""
+
+    game: str
+    regimes: list[str]
+    seeds: list[int]
+    budgets: object  # study_config.Budgets
+    value: float
+    rows: dict
+    comparisons: dict
+    agreement: tuple[float, float]
+    crossplay_shape: tuple[int, int]
+    nash_support: dict[str, dict[str, float]]
+    wall_s: dict[str, float]
+    command: str
+    base_config: str
+    quick: bool
+
+
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table; the first column left-aligned, the others right-aligned."""
+    lines = ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def interval(values, sign: bool = True) -> str:
+    return Interval.of(values).text(sign)
+
+
+# ---------------------------------------------------------------------- sections
+
+
+def headline(study: Study) -> list[str]:
+    lines = [f"NashConv (lower is better; the sum of the two sides' exploitability, 1.0 = $100 per episode) of each "
+             f"league regime's output against {REFERENCE_REGIME}'s, on the `{study.game}` game. Goal from the issue: "
+             "a league whose NashConv is at most half of self-play's, with intervals that do not overlap.", ""]  # fmt: skip
+    rows, verdicts = [], []
+    for regime in LEAGUE_REGIMES:
+        for kind in KINDS:
+            found = study.comparisons.get(f"{regime}/{kind}")
+            if not found:
+                continue
+            overlap = {None: "n/a (one seed)", True: "yes", False: "no"}[found["overlap"]]
+            met = found["at_most_half"] and found["overlap"] is False
+            verdicts.append(met)
+            rows.append([f"{regime} ({kind})", found["nash_conv"].text(False), found["reference"].text(False),
+                         f"{found['ratio']:.2f}", found["paired_difference"].text(), overlap, "met" if met else "not met"])  # fmt: skip
+    lines += table(["league output", "NashConv", f"{REFERENCE_REGIME} NashConv", "ratio", "paired difference",
+                    "intervals overlap", "goal"], rows)  # fmt: skip
+    if verdicts:
+        helped = any(verdicts)
+        lines += ["", ("**A league helps on this game**: at least one league output has at most half of self-play's "
+                       "NashConv, with separated intervals." if helped else
+                       "**No league output reached half of self-play's NashConv with separated intervals** in this "
+                       "measurement; see the paired differences and the diagnosis below.")]  # fmt: skip
+    lines += ["", "Intervals: 95% Student-t over seeds; paired differences: the mean over seeds of (regime - self_play) "
+              "on the same seed (same customers and evaluation episodes), with a paired t-interval."
+              + (" One seed: a single run, no interval." if len(study.seeds) == 1 else "")]  # fmt: skip
+    return lines
+
+
+def exploitability_tables(study: Study) -> list[str]:
+    lines = [f"Against the study's common value v = {study.value:+.2f} (the Nash value of the whole cross-play). "
+             "Each exploitability is the largest of the oracle's best responses (warm start and from scratch, at "
+             "their final point), the run's own population and the study's cross-play.", ""]  # fmt: skip
+    for kind in KINDS:
+        rows = [[regime, interval(row[kind].get("router_exploitability", [])),
+                 interval(row[kind].get("fraudster_exploitability", [])), interval(row[kind]["nash_conv"], False),
+                 ", ".join(f"{v:.1f}" for v in row[kind]["nash_conv"])]
+                for regime, row in study.rows.items()]  # fmt: skip
+        lines += [f"**{kind}** ({'the main player of each side' if kind == 'main' else 'the meta-Nash mixture of the run'}):",
+                  ""] + table(["regime", "router exploitability", "fraudster exploitability", "NashConv",
+                               "per seed"], rows) + [""]  # fmt: skip
+    lines += ["Regimes: " + "; ".join(f"`{r}`: {REGIME_NOTES[r]}" for r in study.rows) + ".", "",
+              "![exploitability](exploitability.png)"]  # fmt: skip
+    return lines
+
+
+def paired_section(study: Study) -> list[str]:
+    rows = [[found["regime"], found["kind"], found["paired_difference"].text(), f"{found['ratio']:.2f}"]
+            for found in study.comparisons.values()]  # fmt: skip
+    if not rows:
+        return [f"No {REFERENCE_REGIME} runs in this study: nothing to pair with."]
+    return ["NashConv minus self-play's on the same seed (negative: the regime is less exploitable).", ""] + table(
+        ["regime", "output", "paired difference", "ratio of means"], rows)
+
+
+def oracle_section(study: Study) -> list[str]:
+    rows = []
+    for regime, row in study.rows.items():
+        for kind in KINDS:
+            for side in SIDES:
+                record = row[kind].get(side)
+                if not record:
+                    continue
+                flat = {s: sum(bool(f.get(s)) for f in record["flattened"]) for s in ("warm", "cold")}
+                by = {name: record["by"].count(name) for name in sorted(set(record["by"]))}
+                warm = interval([e.get("warm", math.nan) for e in record["oracle_exploitability"]])
+                cold = interval([e.get("cold", math.nan) for e in record["oracle_exploitability"]])
+                rows.append([f"{regime} {kind}", side, warm, cold, f"{flat['warm']}/{len(record['flattened'])}",
+                             f"{flat['cold']}/{len(record['flattened'])}", ", ".join(f"{k} {v}" for k, v in by.items())])  # fmt: skip
+    steps = study.budgets.oracle_steps
+    return [f"Each target met two PPO best responses of at most {steps:,} env steps: one warm-started as a perturbed "
+            "copy of the run's strongest learned responder, one from scratch. Flattened: the gain over the curve's "
+            "last doubling lay inside its own 95% interval. Where it did not, the figures are lower bounds from a "
+            "curve still rising.", ""] + table(
+        ["target", "side", "warm-start exploitability", "from-scratch exploitability", "warm flattened",
+         "scratch flattened", "strongest responder (count over seeds)"], rows) + ["", "![best-response curves](best_response_curves.png)"]  # fmt: skip
+
+
+def scripted_section(study: Study) -> list[str]:
+    rows = []
+    for regime, row in study.rows.items():
+        for kind in KINDS:
+            router, fraudster = row[kind].get("router"), row[kind].get("fraudster")
+            if router and fraudster:
+                rows.append([f"{regime} {kind}", interval(router["training_set_return"]), interval(router["held_out_return"]),
+                             interval(fraudster["training_set_return"]), interval(fraudster["held_out_return"])])  # fmt: skip
+    router_agreement, fraudster_agreement = study.agreement
+    support = "; ".join(f"{side}s " + ", ".join(f"{n} {w:.2f}" for n, w in members.items())
+                        for side, members in study.nash_support.items())  # fmt: skip
+    return ["Mean router return (higher is better for the router, lower for the fraudster): each router output "
+            "against the scripted fraudsters of the training set and of the held-out set, and the scripted routers' "
+            "return against each fraudster output. The held-out players were never a training opponent of any "
+            "regime.", ""] + table(
+        ["output", "router vs training fraudsters", "router vs held-out fraudsters",
+         "training routers vs fraudster", "held-out routers vs fraudster"], rows) + [
+        "", f"Cross-play: {study.crossplay_shape[0]} routers x {study.crossplay_shape[1]} fraudsters. Its Nash "
+        f"(the value v above) plays {support}.", "",
+        f"Transitivity of the learned main players: the mean Spearman correlation between two opponents' "
+        f"rankings is {router_agreement:.2f} for the routers and {fraudster_agreement:.2f} for the fraudsters "
+        "(1: every opponent ranks them alike, a transitive population, where a league has little to add)."]  # fmt: skip
+
+
+def budget_section(study: Study) -> list[str]:
+    rows = []
+    for regime, row in study.rows.items():
+        snapshots: dict[str, list[int]] = {}
+        for counts in row["snapshots"]:
+            for kind, count in counts.items():
+                snapshots.setdefault(kind, []).append(count)
+        rows.append([regime, interval(row["main_sample_share"]["router"], False),
+                     interval(row["main_sample_share"]["fraudster"], False),
+                     ", ".join(f"{k} {np.mean(v):.1f}" for k, v in sorted(snapshots.items())) or "-"])  # fmt: skip
+    b = study.budgets
+    return [f"Every regime spent {b.league_steps:,} env steps per seed (all its learners together; PSRO: "
+            f"best responses of {b.psro_best_response_steps:,} per side and epoch). The main player's share is the "
+            "share of those steps that trained it (PSRO: its last best response).", ""] + table(
+        ["regime", "router main's share", "fraudster main's share", "snapshots at the end, by kind (mean)"], rows) + [
+        "", "![learning curves](learning_curves.png)"]  # fmt: skip
+
+
+def settings_section(study: Study) -> list[str]:
+    b = study.budgets
+    wall = study.wall_s
+    return [f"- game `{study.game}`; base config `{study.base_config}` (PPO, batch, runner) with the game replaced;",
+            f"- {len(study.regimes)} regimes x seeds {', '.join(map(str, study.seeds))}"
+            + (" (quick mode: one seed, small budgets; a smoke-scale run of the pipeline, not a result)" if study.quick else "") + ";",
+            f"- league budget {b.league_steps:,} env steps per run; oracle {b.oracle_steps:,} env steps per best "
+            f"response; {b.episodes} episodes per cross-play pairing and per oracle evaluation;",
+            f"- wall time of the pieces as recorded when each was made: training {wall['train'] / 60:.1f} min, "
+            f"mixtures and cross-play {wall['crossplay'] / 60:.1f} min, oracle {wall['oracle'] / 60:.1f} min; "
+            f"this invocation {wall['invocation'] / 60:.1f} min on this 2-core machine (shared with other work "
+            "while it ran)."]  # fmt: skip
+
+
+def reproduce(study: Study) -> list[str]:
+    return ["```bash", study.command, "```"]
+
+
+SECTIONS: tuple[tuple[str, Callable[[Study], list[str]]], ...] = (
+    ("## Headline", headline),
+    ("## Exploitability and NashConv", exploitability_tables),
+    ("## Against self-play, paired by seed", paired_section),
+    ("## The oracle", oracle_section),
+    ("## Scripted players: training set and held out", scripted_section),
+    ("## Budgets and samples", budget_section),
+    ("## Settings and wall time", settings_section),
+    ("## Reproduce", reproduce),
+)
+
+
+def render(study: Study) -> str:
+    lines = [f"# Training regimes on the `{study.game}` game, at equal env-step budgets", ""]
+    for title, section in SECTIONS:
+        lines += [title, ""] + section(study) + [""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- figures
+
+
+def plot(study: Study, run_dirs: dict[str, Path], oracle_curves: dict, output: Path) -> None:
+    """``exploitability.png``, ``learning_curves.png`` and ``best_response_curves.png`` in ``output``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _bars(plt, study, output / "exploitability.png")
+    _learning(plt, study, run_dirs, output / "learning_curves.png")
+    _oracle_curves(plt, study, oracle_curves, output / "best_response_curves.png")
+
+
+def _bars(plt, study: Study, path: Path) -> None:
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    x = np.arange(len(study.rows))
+    width = 0.27
+    for axis, kind in zip(axes, KINDS):
+        for k, (label, key) in enumerate((("router", "router_exploitability"), ("fraudster", "fraudster_exploitability"),
+                                          ("NashConv", "nash_conv"))):  # fmt: skip
+            stats = [Interval.of(row[kind].get(key, [])) for row in study.rows.values()]
+            errors = [s.half_width if np.isfinite(s.half_width) else 0.0 for s in stats]
+            axis.bar(x + (k - 1) * width, [s.mean for s in stats], width, yerr=errors, capsize=3, label=label)
+        axis.set_xticks(x, list(study.rows))
+        axis.axhline(0, color="black", linewidth=0.8)
+        axis.set_title(f"{study.game}: {kind} (lower is better)")
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("reward units per episode (1.0 = $100)")
+    axes[0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _learning(plt, study: Study, run_dirs: dict[str, Path], path: Path) -> None:
+    from league.core.rundir import read_progress
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for axis, side in zip(axes, SIDES):
+        for index, regime in enumerate(study.rows):
+            for k, seed in enumerate(study.rows[regime]["seeds"]):
+                run_dir = run_dirs[f"{regime}-s{seed}"]
+                if not (run_dir / "progress.csv").exists():
+                    continue  # PSRO keeps no training curve against the scripted baselines
+                points = [(int(r["env_steps"]), float(r[f"{side}_main_vs_scripted"])) for r in read_progress(run_dir)
+                          if r.get(f"{side}_main_vs_scripted")]  # fmt: skip
+                if points:
+                    axis.plot(*zip(*points), color=f"C{index}", alpha=0.8, label=regime if k == 0 else None)
+        axis.set_title(f"{side}_main against the scripted evaluation opponents")
+        axis.set_xlabel("env steps of the run")
+        axis.set_ylabel("mean episode return")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _oracle_curves(plt, study: Study, curves: dict, path: Path) -> None:
+    """``curves[(regime, seed, kind, side, start)]`` = [(steps, exploitability)], drawn per target kind and side."""
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    for (regime, seed, kind, side, start), points in sorted(curves.items()):
+        axis = axes[KINDS.index(kind)][SIDES.index(side)]
+        index = list(study.rows).index(regime)
+        first = seed == study.rows[regime]["seeds"][0]
+        axis.plot(*zip(*points), marker="o", markersize=3, linestyle="-" if start == "warm" else "--",
+                  color=f"C{index}", alpha=0.8, label=f"{regime} ({start})" if first else None)  # fmt: skip
+    for kind in KINDS:
+        for side in SIDES:
+            axis = axes[KINDS.index(kind)][SIDES.index(side)]
+            axis.set_title(f"best responses to the {side} {kind}: exploitability")
+            axis.set_xlabel("best-response env steps")
+            axis.set_ylabel("1.0 = $100 per episode")
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
