@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from study_config import SIDES, StudyGame
-from study_phases import COLD, ORACLE_STARTS, WARM, Output, oracle_path
+from study_phases import ORACLE_STARTS, WARM, Output, oracle_path
 
 KINDS = ("main", "mixture")
 REFERENCE_REGIME = "self_play"

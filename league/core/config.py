@@ -92,6 +92,14 @@ class PPOSettings(BaseModel):
             "(league.rllib.learner.BulkPPOBatch) instead of RLlib's per-episode learner connectors; same values"
         ),
     )
+    fast_loss_distribution: bool = Field(
+        True,
+        description=(
+            "the loss's log-probabilities and entropy as plain tensor arithmetic per action component "
+            "(league.rllib.fast_distribution) instead of a torch Categorical object per component; equal up to "
+            "rounding, acting unchanged (experiments/learner_update.txt)"
+        ),
+    )
     overlap_sampling: bool = Field(
         False,
         description=(

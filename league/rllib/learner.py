@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from ray.rllib.algorithms.ppo import PPO
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core import ALL_MODULES
 from ray.rllib.core.columns import Columns
@@ -215,13 +216,30 @@ class LeaguePPO(PPO):
         return learner_results
 
 
+class FastLossPPOLearner(PPOTorchLearner):
+    """RLlib's PPO torch learner, its loss reading each module's actions through :class:`FastMultiCategorical`.
+
+    Only the distribution the loss builds from the new logits changes
+    (:func:`league.rllib.fast_distribution.use_fast_train_distribution`);
+    the loss itself, the optimizer and checkpoints are RLlib's.
+    """
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        from league.rllib.fast_distribution import use_fast_train_distribution
+
+        use_fast_train_distribution(self.module[module_id].unwrapped())
+        return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+
+
 def configure_learning(algorithm_config, ppo) -> Any:
     """``algorithm_config`` (a ``PPOConfig``) with the league's learner: :class:`LeaguePPO`, the bulk batch, threads.
 
     ``ppo`` is the run's :class:`~league.core.config.PPOSettings`
-    (``bulk_batch``, ``overlap_sampling``, ``learner_torch_threads``).
+    (``bulk_batch``, ``fast_loss_distribution``, ``overlap_sampling``, ``learner_torch_threads``).
     """
     algorithm_config.algo_class = LeaguePPO
+    if ppo.fast_loss_distribution:
+        algorithm_config.learners(learner_class=FastLossPPOLearner)
     algorithm_config.learners(
         learner_config_dict={
             "overlap_sampling": bool(ppo.overlap_sampling),
