@@ -164,12 +164,17 @@ def budget_section(study: Study) -> list[str]:
                 snapshots.setdefault(kind, []).append(count)
         rows.append([regime, interval(row["main_sample_share"]["router"], False),
                      interval(row["main_sample_share"]["fraudster"], False),
+                     interval(row["main_vs_main_share"]["router"], False),
+                     interval(row["main_vs_main_share"]["fraudster"], False),
                      ", ".join(f"{k} {np.mean(v):.1f}" for k, v in sorted(snapshots.items())) or "-"])  # fmt: skip
     b = study.budgets
     return [f"Every regime spent {b.league_steps:,} env steps per seed (all its learners together; PSRO: "
             f"best responses of {b.psro_best_response_steps:,} per side and epoch). The main player's share is the "
-            "share of those steps that trained it (PSRO: its last best response).", ""] + table(
-        ["regime", "router main's share", "fraudster main's share", "snapshots at the end, by kind (mean)"], rows) + [
+            "share of those steps that trained it (PSRO: its last best response). Main vs main: the mean share over "
+            "iterations of a main's games against the other side's current main (self_play: 1 by definition; "
+            "PSRO: none).", ""] + table(
+        ["regime", "router main's share", "fraudster main's share", "router main vs fraudster main",
+         "fraudster main vs router main", "snapshots at the end, by kind (mean)"], rows) + [
         "", "![learning curves](learning_curves.png)"]  # fmt: skip
 
 

@@ -199,6 +199,28 @@ def main_sample_share(run_dir: Path, regime: str, config: dict) -> dict[str, flo
     return {side: float(np.mean([row.get(f"{side}_main", 0.0) for row in rows])) if rows else math.nan for side in SIDES}
 
 
+def main_vs_main_share(run_dir: Path, regime: str) -> dict[str, float]:
+    """Per side, the mean share over iterations of the main's games against the other side's current main.
+
+    AlphaStar's mains meet each other in their self-play branch (35%); under
+    squared PFSP alone the first study's mains almost stopped meeting. PSRO
+    has no such games (its best responses meet frozen mixtures): NaN.
+    """
+    if regime == "psro":
+        return {side: math.nan for side in SIDES}
+    from league.core.rundir import read_progress
+
+    rows = read_progress(run_dir)
+    shares = {}
+    for side in SIDES:
+        other = "fraudster" if side == "router" else "router"
+        names = (f"{other}_main", f"{other}_main_as_opponent")  # a learner met as an opponent plays its frozen copy
+        values = [sum(json.loads(r[f"{side}_main_opponent_players"]).get(n, 0.0) for n in names)
+                  for r in rows if r.get(f"{side}_main_opponent_players")]  # fmt: skip
+        shares[side] = float(np.mean(values)) if values else math.nan
+    return shares
+
+
 def snapshot_counts(run_dir: Path) -> dict[str, int]:
     """Snapshots in the run's league at the end, by the kind of player they were taken from."""
     from league.evaluation.loading import open_run
@@ -249,14 +271,17 @@ def regime_rows(regimes, seeds, run_dirs: dict[str, Path], outputs: dict[str, di
     rows = {}
     for regime in regimes:
         present = [s for s in seeds if f"{regime}-s{s}" in outputs]
-        row = {"seeds": present, "main_sample_share": {s: [] for s in SIDES}, "snapshots": [], "train_wall_s": []}
+        row = {"seeds": present, "main_sample_share": {s: [] for s in SIDES}, "main_vs_main_share": {s: [] for s in SIDES},
+               "snapshots": [], "train_wall_s": []}  # fmt: skip
         for kind in KINDS:
             row[kind] = {"nash_conv": []}
         for seed in present:
             name = f"{regime}-s{seed}"
             share = main_sample_share(run_dirs[name], regime, configs[name])
+            meetings = main_vs_main_share(run_dirs[name], regime)
             for side in SIDES:
                 row["main_sample_share"][side].append(share[side])
+                row["main_vs_main_share"][side].append(meetings[side])
             row["snapshots"].append(snapshot_counts(run_dirs[name]))
             row["train_wall_s"].append(train_wall_s[name])
             for kind in KINDS:
