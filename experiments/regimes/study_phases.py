@@ -78,11 +78,14 @@ def train_run(config: dict, run_dir: Path, log: Log) -> float:
 def run_outputs(run_dir: Path, regime: str, episodes: int, seed: int, log: Log) -> dict[str, Output]:
     """The main player and the meta-Nash mixture of each side of a finished run, written into the run.
 
-    A league's mixture is the Nash of the cross-play among the run's own
-    population (its learners, up to :data:`MIXTURE_MAX_SNAPSHOTS` snapshots per
-    side and the scripted players the league trained with), as ``smartpay-marl
-    evaluate`` writes it. PSRO's is its own final meta-strategy, and its main
-    player is each side's last best response.
+    The mixture is the Nash of the cross-play among the run's *learned*
+    players (its learners and up to :data:`MIXTURE_MAX_SNAPSHOTS` snapshots
+    per side), named ``<role>_nash@<iteration>-learned``. Scripted players
+    are left out for every regime alike: ``fixed``, ``pfsp`` and PSRO keep
+    scripted players in their populations and self-play does not, so a
+    mixture that could play them would measure the scripted players, not
+    what the regime learned. PSRO's main player is each side's last best
+    response.
     """
     from league.core.players import snapshot_name
     from league.evaluation.loading import open_run
@@ -90,23 +93,46 @@ def run_outputs(run_dir: Path, regime: str, episodes: int, seed: int, log: Log) 
 
     run = open_run(run_dir)
     iteration = run.state.iteration
-    names = {side: mixture_name(side, "nash", iteration) for side in SIDES}
-    if regime != "psro" and not all(name in known_mixtures(run_dir) for name in names.values()):
-        from league.core.players import Role
-        from league.evaluation.evaluate import run_evaluation
-
-        log(f"meta-Nash mixtures of {run_dir.name}: cross-play of its population")
-        run_evaluation(run_dir, episodes=episodes, seed=seed, baselines={Role.ROUTER: [], Role.FRAUDSTER: []},
-                       max_snapshots=MIXTURE_MAX_SNAPSHOTS, output=run_dir / "eval" / "population", verbose=False)  # fmt: skip
+    names = {side: mixture_name(side, "nash", iteration, population="learned") for side in SIDES}
+    if not all(name in known_mixtures(run_dir) for name in names.values()):
+        log(f"meta-Nash mixtures of {run_dir.name}: cross-play of its learned players")
+        write_learned_mixtures(run, episodes, seed)
     outputs = {}
     for side in SIDES:
         main = snapshot_name(f"{side}_main", iteration) if regime == "psro" else f"{side}_main"
         members = mixture_members(run_dir, names[side])
         # A mixture that plays only the main player (or its snapshot of the same weights) is the main: the
         # oracle and the cross-play then measure one player once, under both names.
-        pure_main = len(members) == 1 and next(iter(members)) in (main, snapshot_name(f"{side}_main", iteration))
+        pure_main = len(members) == 1 and next(iter(members)) in (main, f"{side}_main", snapshot_name(f"{side}_main", iteration))
         outputs[side] = Output(run_dir.name, side, main, main if pure_main else names[side])
     return outputs
+
+
+def write_learned_mixtures(run, episodes: int, seed: int) -> None:
+    """Cross-play the run's learned players, solve the meta-game and write each side's Nash as a mixture."""
+    from league.core.players import Role
+    from league.evaluation.evaluate import analyse_meta_game, cross_play, select_population
+    from league.evaluation.loading import load_player, torch_threads
+    from league.evaluation.mixture import make_mixture, write_mixture
+
+    population = select_population(run, {Role.ROUTER: [], Role.FRAUDSTER: []}, MIXTURE_MAX_SNAPSHOTS)
+    routers = [r.name for r in population.routers if r.learned]
+    fraudsters = [f.name for f in population.fraudsters if f.learned]
+    with torch_threads(1):
+        play = cross_play([_named(load_player(run, n), n) for n in routers], [_named(load_player(run, n), n) for n in fraudsters],
+                          episodes, seed, run.game, run.state.config.win_definition, log=lambda *_: None)  # fmt: skip
+    meta = analyse_meta_game(play.mean, routers, fraudsters)
+    stable = {parent: snapshot for snapshot, parent in population.same_as.items()}  # a live learner trains on
+    source = f"regime study: Nash of the cross-play of the run's learned players ({len(routers)} x {len(fraudsters)})"
+    for role, names, weights in (("router", routers, meta.router_nash), ("fraudster", fraudsters, meta.fraudster_nash)):
+        members = [stable.get(name, name) for name in names]
+        write_mixture(run.run_dir, make_mixture(role, "nash", run.state.iteration, members, weights, source,
+                                                float(meta.value), population="learned"))  # fmt: skip
+
+
+def _named(policy, name: str):
+    policy.name = name
+    return policy
 
 
 def mixture_members(run_dir: Path, name: str) -> dict[str, float]:

@@ -8,7 +8,9 @@ gives that mixture
 - a name, ``<role>_<solver>@<iteration>`` (``router_nash@12``): the role,
   the meta-solver that produced the weights (see
   :data:`agents.meta_game.META_SOLVERS`) and the league iteration whose
-  population it mixes;
+  population it mixes; a suffix ``-<population>`` names a mixture over part
+  of that population (``router_nash@12-learned``: its learned players only,
+  as the regime study measures them, see :data:`POPULATIONS`);
 - a file, ``RUN_DIR/mixtures/<name>.json``: the member names and weights,
   the solver and where the payoff matrix came from (``smartpay-marl
   evaluate`` and the PSRO driver write these);
@@ -37,12 +39,19 @@ from agents.base import Policy
 MIXTURES_DIR = "mixtures"
 #: Members with less probability than this are left out of a mixture (solver round-off, PRD's floor).
 MIN_WEIGHT = 1e-4
-_NAME = re.compile(r"^(router|fraudster)_([a-z]+)@(\d+)$")
+_NAME = re.compile(r"^(router|fraudster)_([a-z]+)@(\d+)(?:-([a-z]+))?$")
+#: Parts of a population a mixture may be restricted to, by the suffix of its name.
+POPULATIONS = {"learned": "the run's learned players only (learners and snapshots; no scripted players)"}
 
 
-def mixture_name(role: str, solver: str, iteration: int) -> str:
-    """``router_nash@12``: the mixture of ``role`` by ``solver`` over the population of iteration ``iteration``."""
-    return f"{role}_{solver}@{int(iteration)}"
+def mixture_name(role: str, solver: str, iteration: int, population: str | None = None) -> str:
+    """``router_nash@12``: the mixture of ``role`` by ``solver`` over the population of iteration ``iteration``.
+
+    ``population`` (a key of :data:`POPULATIONS`) adds a suffix for a mixture over part of that population.
+    """
+    if population is not None and population not in POPULATIONS:
+        raise ValueError(f"population must be one of {sorted(POPULATIONS)}, got {population!r}")
+    return f"{role}_{solver}@{int(iteration)}" + (f"-{population}" if population else "")
 
 
 def parse_mixture_name(name: str) -> tuple[str, str, int] | None:
@@ -50,10 +59,10 @@ def parse_mixture_name(name: str) -> tuple[str, str, int] | None:
     found = _NAME.match(name)
     if found is None:
         return None
-    role, solver, iteration = found.groups()
+    role, solver, iteration, population = found.groups()
     from agents.meta_game import META_SOLVERS
 
-    if solver not in META_SOLVERS:
+    if solver not in META_SOLVERS or (population is not None and population not in POPULATIONS):
         return None
     return role, solver, int(iteration)
 
@@ -81,7 +90,7 @@ class Mixture:
 
 
 def make_mixture(role: str, solver: str, iteration: int, names: Sequence[str], weights: Sequence[float],
-                 source: str = "", value: float | None = None) -> Mixture:  # fmt: skip
+                 source: str = "", value: float | None = None, population: str | None = None) -> Mixture:  # fmt: skip
     """A :class:`Mixture` keeping the members with weight >= :data:`MIN_WEIGHT`, renormalised."""
     weights = np.asarray(weights, dtype=float)
     if weights.shape != (len(names),):
@@ -91,7 +100,7 @@ def make_mixture(role: str, solver: str, iteration: int, names: Sequence[str], w
         keep = weights == weights.max()
     kept = weights[keep] / weights[keep].sum()
     members = [name for name, k in zip(names, keep) if k]
-    return Mixture(mixture_name(role, solver, iteration), role, solver, int(iteration), members,
+    return Mixture(mixture_name(role, solver, iteration, population), role, solver, int(iteration), members,
                    [float(w) for w in kept], source, value)  # fmt: skip
 
 

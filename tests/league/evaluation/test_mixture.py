@@ -84,3 +84,13 @@ def test_names_and_files(tmp_path):
     path.write_text("{")
     with pytest.raises(ValueError, match="malformed"):
         read_mixture(path)
+
+
+def test_a_mixture_over_part_of_the_population_carries_it_in_its_name(tmp_path):
+    assert mixture_name("router", "nash", 12, population="learned") == "router_nash@12-learned"
+    assert parse_mixture_name("router_nash@12-learned") == ("router", "nash", 12)
+    assert parse_mixture_name("router_nash@12-bogus") is None
+    with pytest.raises(ValueError, match="population must be one of"):
+        mixture_name("router", "nash", 12, population="bogus")
+    mixture = make_mixture("fraudster", "nash", 3, ["a"], [1.0], population="learned")
+    assert write_mixture(tmp_path, mixture).name == "fraudster_nash@3-learned.json"
