@@ -27,7 +27,7 @@ session's lock makes requests to one session run one at a time.
 """
 
 # No ``from __future__ import annotations``: the body type of POST /sessions is built per app, inside
-# create_app, and FastAPI reads the handler's annotations as objects, not as names to look up.
+# _add_session_routes, and FastAPI reads the handler's annotations as objects, not as names to look up.
 import asyncio
 import contextlib
 import logging
@@ -127,20 +127,28 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     catalog = OpponentCatalog(settings.runs_dir, torch_threads=settings.torch_threads)
     logs = LogDirectory(settings.logs_dir) if settings.logs_dir is not None else None
-    limits = settings.limits
-    CreateSessionBody = create_session_type(
-        limits.max_cycles, limits.max_delay, limits.max_levels, runs_enabled=settings.runs_dir is not None
-    )
+    app = _new_app(store, sweep_every_s=max(1.0, settings.idle_timeout_s / 4))
+    app.state.store = store
+    app.state.catalog = catalog
+    app.state.settings = settings
+    _add_error_handlers(app)
+    _add_info_routes(app, store, catalog, settings.limits, logs)
+    _add_session_routes(app, store, catalog, settings, logs)
+    return app
+
+
+def _new_app(store: SessionStore, sweep_every_s: float) -> FastAPI:
+    """The bare app, whose lifespan runs the sweeper that frees expired sessions."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
-        sweeper = asyncio.create_task(_sweep_forever(store, max(1.0, settings.idle_timeout_s / 4)))
+        sweeper = asyncio.create_task(_sweep_forever(store, sweep_every_s))
         try:
             yield
         finally:
             sweeper.cancel()
 
-    app = FastAPI(
+    return FastAPI(
         title="smartpay-marl game server",
         version=__version__,
         description=(
@@ -150,9 +158,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
-    app.state.store = store
-    app.state.catalog = catalog
-    app.state.settings = settings
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Serving errors with their status, bad bodies as 400/415/422, and anything else as a 500 with an id."""
 
     @app.exception_handler(ServingError)
     async def _serving_error(_: Request, error: ServingError) -> JSONResponse:
@@ -173,6 +182,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             status_code=500,
         )  # fmt: skip
 
+
+def _add_info_routes(
+    app: FastAPI, store: SessionStore, catalog: OpponentCatalog, limits: GameLimits, logs: LogDirectory | None
+) -> None:
+    """``GET /health`` and ``GET /info``."""
+
     @app.get("/health", summary="liveness and open sessions", response_model=HealthReply, responses=ANY)
     async def health() -> dict:
         return {"status": "ok", "version": __version__, "sessions": len(store), "max_sessions": store.max_sessions}
@@ -181,6 +196,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
              responses=ANY)  # fmt: skip
     def info() -> dict:
         return _game_info(catalog, store, limits, logs)
+
+
+def _add_session_routes(
+    app: FastAPI, store: SessionStore, catalog: OpponentCatalog, settings: ServerSettings, logs: LogDirectory | None
+) -> None:
+    """Opening, stepping, simulating, reading and closing sessions."""
+    limits = settings.limits
+    CreateSessionBody = create_session_type(
+        limits.max_cycles, limits.max_delay, limits.max_levels, runs_enabled=settings.runs_dir is not None
+    )
 
     @app.post("/sessions", summary="open a game", response_model=SessionCreated, status_code=201,
               responses={**ANY, **WITH_BODY, **OPENING})  # fmt: skip
@@ -224,8 +249,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     def close(session_id: str) -> dict:
         store.close(session_id)
         return {"closed": session_id}
-
-    return app
 
 
 def _json(reply: BaseModel, status_code: int = 200) -> Response:
