@@ -186,10 +186,6 @@ class RoundRobinResult:
         """The pairing of the named router and fraudster."""
         return self.pairings[self.router_names.index(router)][self.fraudster_names.index(fraudster)]
 
-    def metric(self, name: str) -> np.ndarray:
-        """The mean of one :class:`PairingStats` estimate for every pairing, shape ``(routers, fraudsters)``."""
-        return np.array([[getattr(p, name).mean for p in row] for row in self.pairings])
-
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
             {

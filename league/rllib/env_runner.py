@@ -258,10 +258,6 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         env_seed, matchup_seed = (int(s) for s in seeds.generate_state(2))
         return env_seed, matchup_seed
 
-    def next_reset_seed(self) -> int:
-        """The seed the games will be reset with at the next episode start (to replay an episode elsewhere)."""
-        return self._reset_seeds(self._resets)[0]
-
     def _start_episodes(self, timing: dict[str, float]) -> None:
         plan = self._plan()
         env_seed, matchup_seed = self._reset_seeds(self._resets)
