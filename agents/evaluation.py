@@ -47,9 +47,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from agents.base import ROLE_AGENT, Policy
+from agents.base import Policy
 from smartpay_marl.config import GameConfig, make_game_config
-from smartpay_marl.layout import FRAUDSTER, ROUTER
+from smartpay_marl.layout import AGENT_OF_ROLE, FRAUDSTER, ROUTER
 from smartpay_marl.vector_env import VectorEnv, vector_env
 
 DEFAULT_MAX_ENVS = 1024
@@ -287,7 +287,7 @@ def batch_seeds(seed: int, batch: int) -> tuple[int, int, int]:
 def _check_policy(policy: Policy, role: str, env: VectorEnv) -> None:
     if policy.role != role:
         raise ValueError(f"{policy.name!r} plays the {policy.role} role, expected a {role}")
-    nvec = tuple(int(v) for v in env.single_action_spaces[ROLE_AGENT[role]].nvec)
+    nvec = tuple(int(v) for v in env.single_action_spaces[AGENT_OF_ROLE[role]].nvec)
     if tuple(policy.action_nvec) != nvec:
         raise ValueError(f"{policy.name!r} emits actions of sizes {policy.action_nvec}, the game expects {nvec}")
 

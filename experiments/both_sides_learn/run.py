@@ -31,10 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.registry import FRAUDSTER_PANEL, RULE_ROUTERS
+
 HERE = Path(__file__).parent
-ROUTERS = ["risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"]
-FRAUDSTERS = ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything"]
-ROUTER_OPPONENTS = ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything"]
+ROUTERS = list(RULE_ROUTERS)
+FRAUDSTERS = list(FRAUDSTER_PANEL)
+ROUTER_OPPONENTS = list(FRAUDSTER_PANEL)  # a list: it goes into the run's config, compared with the saved one
 BATCH = 51_200  # 256 games x 200 steps: every iteration ends every episode
 
 

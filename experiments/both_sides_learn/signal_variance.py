@@ -6,12 +6,12 @@ seeded episodes (medium difficulty, 200 steps). Run::
     python experiments/both_sides_learn/signal_variance.py > experiments/both_sides_learn/signal_variance.txt
 """
 
-from agents.registry import make_policy
+from agents.registry import FRAUDSTER_PANEL, RULE_ROUTERS, make_policy
 from league.evaluation.counterfactual import signal_matrices
 from smartpay_marl.config import make_game_config
 
-ROUTERS = ["allow_all", "risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"]
-FRAUDSTERS = ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything"]
+ROUTERS = ["allow_all", *RULE_ROUTERS]
+FRAUDSTERS = list(FRAUDSTER_PANEL)
 
 if __name__ == "__main__":
     routers = [make_policy(name, "router") for name in ROUTERS]

@@ -50,10 +50,6 @@ import yaml
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
-SCRIPTED_ROUTERS = ("smartpay_heuristic", "guard_big_ticket", "guard_big_ticket_travellers", "guard_big_ticket_new_customers",
-                    "guard_big_ticket_gamers", "guard_gamers")  # fmt: skip
-SCRIPTED_FRAUDSTERS = ("neutral", "mixed", "max_everything", "target_big_ticket", "target_gamers", "target_travellers",
-                       "target_new_customers")  # fmt: skip
 
 
 def train_config(args) -> dict:
@@ -161,15 +157,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 def cross_play(args, run_dir: Path, log):
     """Every learned and chosen scripted router against every such fraudster: the play and the learned counts."""
     from agents.evaluation import round_robin
-    from agents.registry import round_robin_players
+    from agents.registry import DISPLACEMENT_NASH_FRAUDSTERS, DISPLACEMENT_NASH_ROUTERS, round_robin_players
     from league.evaluation.loading import torch_threads
 
     run, routers = load_learned(run_dir, "router")
     _, fraudsters = load_learned(run_dir, "fraudster")
     game = run.game
     scripted_routers, scripted_fraudsters = round_robin_players(game)
-    routers += [p for p in scripted_routers if p.name in SCRIPTED_ROUTERS]
-    fraudsters += [p for p in scripted_fraudsters if p.name in SCRIPTED_FRAUDSTERS]
+    routers += [p for p in scripted_routers if p.name in DISPLACEMENT_NASH_ROUTERS]
+    fraudsters += [p for p in scripted_fraudsters if p.name in DISPLACEMENT_NASH_FRAUDSTERS]
     learned_r = sum("@" in p.name or p.name.endswith("_main") for p in routers)
     learned_f = sum("@" in p.name or p.name.endswith("_main") for p in fraudsters)
     log(f"cross-play: {len(routers)} routers x {len(fraudsters)} fraudsters x {args.episodes} episodes")

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.registry import FRAUDSTER_PANEL
+
 HERE = Path(__file__).parent
-SCRIPTED_FRAUDSTERS = ("neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything")
+SCRIPTED_FRAUDSTERS = FRAUDSTER_PANEL
 
 
 def interval(values, sign: str = "+") -> str:

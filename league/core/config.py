@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agents.registry import EVAL_FRAUDSTERS, RULE_ROUTERS
 from league.core.players import parse_scripted_name
 from league.core.state import LeagueConfig
 from smartpay_marl.config import (
@@ -21,6 +22,7 @@ from smartpay_marl.config import (
     transaction_log_error_type,
     validation_message,
 )
+from smartpay_marl.layout import OTHER_ROLE, ROLES
 
 
 class PPOSettings(BaseModel):
@@ -188,10 +190,7 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(2, ge=0, description="iterations between evaluations of the main players; 0: never")
     eval_episodes: int = Field(128, ge=1, description="episodes per scripted opponent in each evaluation")
     eval_opponents: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            "router": ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing"],
-            "fraudster": ["risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"],
-        },
+        default_factory=lambda: {"router": list(EVAL_FRAUDSTERS), "fraudster": list(RULE_ROUTERS)},
         description="scripted baselines (agents.registry names) the main players are scored against",
     )
     game: dict[str, Any] = Field(default_factory=dict, description="GameConfig fields")
@@ -247,10 +246,10 @@ class TrainConfig(BaseModel):
         from agents.registry import policy_names
 
         for role, names in opponents.items():
-            if role not in ("router", "fraudster"):
+            if role not in ROLES:
                 raise ValueError(f"keys must be 'router' or 'fraudster', got {role!r}")
             # The main router is scored against scripted fraudsters, and the other way round.
-            other = "fraudster" if role == "router" else "router"
+            other = OTHER_ROLE[role]
             unknown = [name for name in names if name not in policy_names(other)]
             if unknown:
                 raise ValueError(

@@ -26,6 +26,8 @@ from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from smartpay_marl.layout import ROLES
+
 __all__ = [
     "ELO_CENTRE",
     "ELO_PER_LOGIT",
@@ -37,8 +39,7 @@ __all__ = [
     "logit_to_elo",
 ]
 
-ROUTER = "router"
-FRAUDSTER = "fraudster"
+ROUTER, FRAUDSTER = ROLES  # the role names (not the agent ids)
 ELO_PER_LOGIT = 400.0 / math.log(10.0)  # Elo points per logit (natural-log odds) unit
 ELO_CENTRE = 1500.0
 

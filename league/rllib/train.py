@@ -27,6 +27,7 @@ from league.core.config import TrainConfig, load_train_config, make_train_config
 from league.core.rundir import RunDir, read_progress
 from league.core.state import LeagueState
 from league.rllib.ray_setup import ray_session
+from smartpay_marl.layout import OTHER_ROLE
 
 if TYPE_CHECKING:  # the runtime imports RLlib; it is imported where training starts, so --help stays fast
     from league.rllib.runtime import LeagueRuntime
@@ -233,7 +234,7 @@ def _score_main(runtime: LeagueRuntime, algorithm, role: str, opponents: list[st
 
     config = runtime.config
     policy = runtime.learner_policy(algorithm, f"{role}_main")
-    other = "fraudster" if role == "router" else "router"
+    other = OTHER_ROLE[role]
     returns = []
     for name in opponents:
         opponent = make_policy(name, other)

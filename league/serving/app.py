@@ -45,8 +45,6 @@ from league.serving.errors import ServingError
 from league.serving.logs import LogDirectory, guard_transaction_log
 from league.serving.opponents import OpponentCatalog
 from league.serving.schemas import (
-    OTHER_ROLE,
-    ROLES,
     VECTOR_FIELDS,
     ClosedReply,
     ErrorReply,
@@ -61,11 +59,14 @@ from league.serving.sessions import GameLimits, GameSession, SessionStore
 from smartpay_marl import __version__
 from smartpay_marl.config import DIFFICULTY_PRESETS, GameConfig, RewardMode
 from smartpay_marl.layout import (
+    AGENT_OF_ROLE,
     DECISIONS,
     FRAUDSTER,
     FRAUDSTER_ACTION_FIELDS,
     FRAUDSTER_SLOTS,
     NUM_GATEWAYS,
+    OTHER_ROLE,
+    ROLES,
     ROUTER,
     ROUTER_ACTION_FIELDS,
     ROUTER_SLOTS,
@@ -299,7 +300,7 @@ def _location(loc: tuple | list) -> str:
     while index < len(parts):
         part = parts[index]
         tagged = names[-1] if names and index > 0 and str(parts[index - 1]) == names[-1] else None
-        if tagged in ("action", "opponent_action") and part in ("router", "fraudster"):
+        if tagged in ("action", "opponent_action") and part in ROLES:
             index += 1
             continue
         if tagged in ("action", "opponent_action") and part in VECTOR_FIELDS:
@@ -350,7 +351,7 @@ def _game_info(catalog: OpponentCatalog, store: SessionStore, limits: GameLimits
     spaces = build_action_spaces(default_game)
     return {
         "version": __version__,
-        "roles": {"router": ROUTER, "fraudster": FRAUDSTER},
+        "roles": dict(AGENT_OF_ROLE),
         "agents": {
             ROUTER: {
                 "role": "router",
