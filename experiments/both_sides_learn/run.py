@@ -234,13 +234,10 @@ def main() -> None:
 
 def plot_router_curves(runs: Path, args, results: dict) -> None:
     """``router_curves.png``: each seed's greedy router against the population, with velocity_rules on its episodes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from agents.reporting import pyplot
     from league.core.rundir import read_progress
 
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4))
     for k, seed in enumerate(args.seeds):
         rows = read_progress(runs / router_config(seed, args.budget, args.eval_episodes)["name"])

@@ -202,13 +202,10 @@ def measure(play, learned_r: int, learned_f: int, args, run_dir: Path, command: 
 def render_report(results: dict, args) -> str:
     """``report.md`` from the results record."""
     from agents.cycles import markdown_meta_game
+    from agents.reporting import markdown_table
 
     cycles = results["snapshot_cycles"]
-    fraudster_names, matrix = results["fraudsters"], results["matrix"]
-    header = "| router \\ fraudster | " + " | ".join(fraudster_names) + " |"
-    rows = [header, "|---" * (len(fraudster_names) + 1) + "|"]
-    for i, name in enumerate(results["routers"]):
-        rows.append(f"| {name} | " + " | ".join(f"{v:+.1f}" for v in matrix[i]) + " |")
+    cells = [[f"{v:+.1f}" for v in row] for row in results["matrix"]]
     report = [
         "# Learned non-transitivity on the displacement game",
         "",
@@ -243,7 +240,7 @@ def render_report(results: dict, args) -> str:
         "",
         "## Cross-play (mean router return)",
         "",
-        *rows,
+        markdown_table(results["routers"], results["fraudsters"], cells),
         "",
         "## Reproduce",
         "",

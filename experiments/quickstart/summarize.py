@@ -124,10 +124,9 @@ def main() -> None:
 
 
 def plot(curves, table, path: Path) -> None:
-    import matplotlib
+    from agents.reporting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4))
     for axis, index, title, comparator, label in (
