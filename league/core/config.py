@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from agents.registry import EVAL_FRAUDSTERS, RULE_ROUTERS
 from league.core.players import parse_scripted_name
@@ -214,6 +214,7 @@ class TrainConfig(BaseModel):
         True,
         description="set the win definition's reference and scale from a scripted round robin at the start",
     )
+    _game: GameConfig = PrivateAttr()
 
     @field_validator("game")
     @classmethod
@@ -286,8 +287,16 @@ class TrainConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _parse_game_once(self) -> "TrainConfig":
+        # ``game`` stays the fields the config gives (as config.yaml records them, and as sessions merge theirs
+        # into); the parsed game is built here once and every user of the run config shares it.
+        self._game = make_game_config(**self.game)
+        return self
+
     def game_config(self) -> GameConfig:
-        return make_game_config(**self.game)
+        """The run's game, parsed once when the config was validated (GameConfig is frozen, so it is shared)."""
+        return self._game
 
 
 def make_train_config(data: dict[str, Any]) -> TrainConfig:

@@ -34,7 +34,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, get_args
 
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError

@@ -134,7 +134,8 @@ def train_tiny_run(run_dir: Path, iterations: int = 2):
     """
     from league.rllib.runtime import LeagueRuntime
     from league.core.state import LeagueState
-    from league.rllib.train import PROGRESS_FIELDS, run_iteration
+    from league.rllib.progress import PROGRESS_FIELDS
+    from league.rllib.train import run_iteration
     from league.core.config import load_train_config
 
     config = load_train_config(SMOKE, iterations=iterations)
