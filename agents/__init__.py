@@ -6,7 +6,7 @@
 - :mod:`agents.routers`, :mod:`agents.fraudsters`: scripted, batched numpy players.
 - :mod:`agents.registry`: ``ROUTERS`` / ``FRAUDSTERS`` name -> factory, :func:`make_policy`.
 - :mod:`agents.evaluation`: :func:`evaluate` one pairing, :func:`round_robin` all pairings.
-- :mod:`agents.reporting`, :mod:`agents.baselines`: tables, heatmap, the ``baselines`` command.
+- :mod:`agents.reporting`, :mod:`agents.baselines`: the one renderer (tables, heatmap, strict JSON), the ``baselines`` command.
 - :mod:`agents.meta_game`: the zero-sum meta-game (Nash, NashConv, PRD, the meta-solver registry),
   used by the round robin and by the league; :mod:`agents.cycles`: how cyclic a payoff matrix is.
 - :mod:`agents.displacement`: the scripted guards and segment rings of the displacement game.

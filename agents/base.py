@@ -17,14 +17,10 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from smartpay_marl.config import GameConfig
-from smartpay_marl.layout import AGENT_OF_ROLE, ROLES, ROUTER_ACTION_NVEC, Role
+from smartpay_marl.layout import ROLES, ROUTER_ACTION_NVEC, Role
 from smartpay_marl.spaces import fraudster_action_nvec
 
-__all__ = ["ROLES", "ROLE_AGENT", "Policy", "RandomPolicy", "Role", "default_action_nvec"]
-
-#: The environment's agent id for each role (:data:`smartpay_marl.layout.AGENT_OF_ROLE`).
-ROLE_AGENT = AGENT_OF_ROLE
-
+__all__ = ["ROLES", "Policy", "RandomPolicy", "Role", "default_action_nvec"]
 
 def default_action_nvec(role: Role, config: GameConfig | None = None) -> tuple[int, ...]:
     """Sizes of the role's MultiDiscrete action under ``config`` (the default game if None)."""

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from agents.meta_game import solve_zero_sum
+from smartpay_marl.layout import ROLES
 
 #: Weights at or below this are outside a Nash support.
 SUPPORT_TOLERANCE = 1e-4
@@ -136,7 +137,7 @@ def markdown_meta_game(summary: dict[str, Any]) -> str:
     """The summary of :func:`meta_game_summary` as short markdown, for the ``baselines`` output."""
     nash = summary["nash"]
     lines = [f"Meta-game Nash (zero-sum), value {nash['value']:+.2f}:"]
-    for side in ("router", "fraudster"):
+    for side in ROLES:
         weights = ", ".join(f"{name} {w:.3f}" for name, w in nash[f"{side}_support"].items())
         lines.append(f"- {side} support ({len(nash[f'{side}_support'])}): {weights}")
     counts = summary["router_best_response_counts"]

@@ -44,12 +44,13 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
-from agents.base import ROLE_AGENT, Policy
+from agents.base import Policy
+from agents.strict_json import json_safe
 from smartpay_marl.config import GameConfig, make_game_config
-from smartpay_marl.layout import FRAUDSTER, ROUTER
+from smartpay_marl.layout import AGENT_OF_ROLE, FRAUDSTER, ROUTER
 from smartpay_marl.vector_env import VectorEnv, vector_env
 
 DEFAULT_MAX_ENVS = 1024
@@ -186,10 +187,6 @@ class RoundRobinResult:
         """The pairing of the named router and fraudster."""
         return self.pairings[self.router_names.index(router)][self.fraudster_names.index(fraudster)]
 
-    def metric(self, name: str) -> np.ndarray:
-        """The mean of one :class:`PairingStats` estimate for every pairing, shape ``(routers, fraudsters)``."""
-        return np.array([[getattr(p, name).mean for p in row] for row in self.pairings])
-
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
             {
@@ -210,19 +207,6 @@ class RoundRobinResult:
         if path is not None:
             Path(path).write_text(text)
         return text
-
-
-def json_safe(value: Any) -> Any:
-    """Replace NaN and infinities by None and numpy scalars by Python ones, recursively (strict JSON)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 class _EpisodeTotals:
@@ -291,7 +275,7 @@ def batch_seeds(seed: int, batch: int) -> tuple[int, int, int]:
 def _check_policy(policy: Policy, role: str, env: VectorEnv) -> None:
     if policy.role != role:
         raise ValueError(f"{policy.name!r} plays the {policy.role} role, expected a {role}")
-    nvec = tuple(int(v) for v in env.single_action_spaces[ROLE_AGENT[role]].nvec)
+    nvec = tuple(int(v) for v in env.single_action_spaces[AGENT_OF_ROLE[role]].nvec)
     if tuple(policy.action_nvec) != nvec:
         raise ValueError(f"{policy.name!r} emits actions of sizes {policy.action_nvec}, the game expects {nvec}")
 
@@ -416,11 +400,13 @@ def round_robin(
     seed: int = 0,
     config: GameConfig | None = None,
     max_envs: int = DEFAULT_MAX_ENVS,
+    progress: Callable[[int, Policy, float], None] | None = None,
     **config_fields: Any,
 ) -> RoundRobinResult:
     """Every router against every fraudster, all from the same ``seed`` (common random numbers).
 
     Arguments as for :func:`evaluate`; policy names must be unique within each side.
+    ``progress(i, router, seconds)`` is called once router ``i`` has played every fraudster.
     """
     for side, policies in (("router", routers), ("fraudster", fraudsters)):
         names = [p.name for p in policies]
@@ -429,7 +415,12 @@ def round_robin(
     game = _resolve_config(config, config_fields)
     pool = _EnvPool(game)
     start = time.perf_counter()
-    pairings = [[_evaluate(pool, r, f, episodes, seed, max_envs) for f in fraudsters] for r in routers]
+    pairings = []
+    for i, router in enumerate(routers):
+        row_start = time.perf_counter()
+        pairings.append([_evaluate(pool, router, f, episodes, seed, max_envs) for f in fraudsters])
+        if progress is not None:
+            progress(i, router, time.perf_counter() - row_start)
     return RoundRobinResult(
         router_names=[r.name for r in routers],
         fraudster_names=[f.name for f in fraudsters],

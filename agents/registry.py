@@ -49,12 +49,32 @@ FRAUDSTERS: dict[str, PolicyFactory] = {
     "random": partial(RandomPolicy, "fraudster", name="random"),
 }
 
+# The named line-ups below are the only lists of scripted players: configs, the league and the experiments
+# refer to them rather than spelling names again.
+
 #: Routers that send every transaction the same way, whatever it looks like.
 CONSTANT_ROUTERS = ("allow_all", "always_3ds", "always_review", "block_all")
+#: Routers with a fixed fraud rule and failover, and no memory: what a learning fraudster is scored against.
+RULE_ROUTERS = ("risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic")
 #: Routers with a fraud rule and failover: the "sensible" defenders of the balance claims.
-SENSIBLE_ROUTERS = ("risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic", "bandit")
+SENSIBLE_ROUTERS = (*RULE_ROUTERS, "bandit")
 #: The fraudsters that run one strategy at moderate settings.
 STRATEGY_FRAUDSTERS = STRATEGIES
+#: The one-strategy rings that attack one way (every strategy but ``mixed``).
+ATTACK_FRAUDSTERS = tuple(strategy for strategy in STRATEGIES if strategy != "mixed")
+#: The ring that does not attack, then each attacking ring: what a learning router is scored against.
+EVAL_FRAUDSTERS = ("neutral", *ATTACK_FRAUDSTERS)
+#: The experiments' panel of scripted fraudsters: :data:`EVAL_FRAUDSTERS` and the ring at every maximum.
+FRAUDSTER_PANEL = (*EVAL_FRAUDSTERS, "max_everything")
+#: The scripted round robin a league's win definition is calibrated on (its median and spread).
+CALIBRATION_ROUTERS = ("risk_threshold", "risk_3ds_band", "velocity_rules", "allow_all")
+CALIBRATION_FRAUDSTERS = EVAL_FRAUDSTERS
+#: The scripted players of the displacement game's round robin (``configs/game/displacement.yaml``) that its
+#: meta-game Nash supports; ``experiments/displacement/run.py`` plays them beside the learned players.
+DISPLACEMENT_NASH_ROUTERS = ("smartpay_heuristic", "guard_big_ticket", "guard_big_ticket_travellers",
+                             "guard_big_ticket_new_customers", "guard_big_ticket_gamers", "guard_gamers")  # fmt: skip
+DISPLACEMENT_NASH_FRAUDSTERS = ("neutral", "mixed", "max_everything", "target_big_ticket", "target_gamers",
+                                "target_travellers", "target_new_customers")  # fmt: skip
 
 
 def policy_names(role: Role | None = None) -> list[str]:

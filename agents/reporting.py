@@ -1,17 +1,60 @@
-"""Render a round robin for people: markdown tables and an annotated heatmap PNG.
+"""The project's one renderer of payoff matrices: markdown tables, annotated heatmap PNGs and strict JSON.
 
-The matrix holds mean router returns (rows routers, columns fraudsters). In a
+The ``baselines`` round robin, ``smartpay-marl evaluate``'s cross-play, the
+exploit and PSRO records and the experiments all render through here:
+:func:`markdown_table` and :func:`plot_payoff_heatmap` take a matrix and its
+names, :func:`json_safe` (from :mod:`agents.strict_json`, which the result
+types use too) cleans any record for strict JSON, and :func:`pyplot` is the
+one matplotlib set-up (the Agg backend: no display needed).
+
+A matrix holds mean router returns (rows routers, columns fraudsters). In a
 zero-sum game the best router against a fraudster is the column's maximum and
-the best attack on a router is the row's minimum; the heatmap marks both.
+the best attack on a router is the row's minimum; :func:`save_heatmap` marks both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from agents.evaluation import Estimate, RoundRobinResult
+from agents.strict_json import json_safe
+
+__all__ = [
+    "PAYOFF_CORNER", "annotate_cells", "diverging_norm", "json_safe", "markdown_matrix", "markdown_router_summary",
+    "markdown_table", "plot_payoff_heatmap", "pyplot", "save_figure", "save_heatmap",
+]  # fmt: skip
+
+#: The corner cell of a payoff matrix's markdown table.
+PAYOFF_CORNER = "router \\ fraudster"
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend, so figures are written without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``figure`` to ``path`` as a PNG and free it (pyplot keeps every open figure until it is closed)."""
+    path = Path(path)
+    figure.savefig(path, dpi=dpi)
+    pyplot().close(figure)
+    return path
+
+
+def markdown_table(row_names: Sequence[str], column_names: Sequence[str], cells: Sequence[Sequence[str]],
+                   corner: str = PAYOFF_CORNER) -> str:  # fmt: skip
+    """A markdown matrix: one row per name with its cells, numbers right-aligned under the column names."""
+    lines = [f"| {corner} | " + " | ".join(column_names) + " |", "|---|" + "---:|" * len(column_names)]
+    lines += [f"| {name} | " + " | ".join(row) + " |" for name, row in zip(row_names, cells)]
+    return "\n".join(lines)
 
 
 def _percent(estimate: Estimate) -> str:
@@ -23,19 +66,18 @@ def markdown_matrix(result: RoundRobinResult, digits: int = 1) -> str:
     matrix = result.matrix
     best_router = matrix.argmax(axis=0)
     best_attack = matrix.argmin(axis=1)
-    header = "| router \\ fraudster | " + " | ".join(result.fraudster_names) + " |"
-    lines = [header, "|---|" + "---:|" * len(result.fraudster_names)]
-    for i, router in enumerate(result.router_names):
-        cells = []
+    cells = []
+    for i in range(len(result.router_names)):
+        row = []
         for j in range(len(result.fraudster_names)):
             cell = f"{matrix[i, j]:.{digits}f}"
             if best_router[j] == i:
                 cell = f"**{cell}**"
             if best_attack[i] == j:
                 cell += " v"
-            cells.append(cell)
-        lines.append(f"| {router} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            row.append(cell)
+        cells.append(row)
+    return markdown_table(result.router_names, result.fraudster_names, cells)
 
 
 def markdown_router_summary(result: RoundRobinResult, fraudster: str = "neutral") -> str:
@@ -96,42 +138,62 @@ def annotate_cells(axes, image, matrix: np.ndarray, digits: int = 1, fontsize: f
                       color="white" if dark else "black")  # fmt: skip
 
 
-def save_heatmap(result: RoundRobinResult, path: str | Path, title: str | None = None) -> Path:
-    """Write the matrix as an annotated heatmap PNG.
+def plot_payoff_heatmap(
+    matrix: np.ndarray,
+    router_names: Sequence[str],
+    fraudster_names: Sequence[str],
+    path: str | Path,
+    *,
+    centre: float,
+    colorbar_label: str,
+    title: str,
+    axis_labels: tuple[str, str] = ("fraudster", "router"),
+    mark_best: bool = False,
+    digits: int = 1,
+    label_size: float | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 120,
+) -> Path:
+    """Write a payoff matrix as a heatmap PNG with every cell's value written on it.
 
-    Colours diverge at the matrix's median (the typical pairing) and span the
-    bulk of the values. A black frame marks each column's best router (highest
-    return); a white dot marks each row's best fraudster (lowest router return).
+    Colours diverge at ``centre`` (green: better for the router) and span the
+    bulk of the values (:func:`diverging_norm`). With ``mark_best`` a black
+    frame marks each column's best router (highest return) and a white dot each
+    row's best fraudster (lowest router return).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    matrix = result.matrix
+    plt = pyplot()
+    matrix = np.asarray(matrix, dtype=float)
     rows, columns = matrix.shape
-    figure, axes = plt.subplots(figsize=(1.1 * columns + 3.0, 0.5 * rows + 2.0))
-    centre = float(np.nanmedian(matrix)) if np.isfinite(matrix).any() else 0.0
+    figure, axes = plt.subplots(figsize=figsize or (1.1 * columns + 3.0, 0.5 * rows + 2.0))
     image = axes.imshow(matrix, cmap="RdYlGn", norm=diverging_norm(matrix, centre), aspect="auto")
-    axes.set_xticks(range(columns), result.fraudster_names, rotation=35, ha="right")
-    axes.set_yticks(range(rows), result.router_names)
-    axes.set_xlabel("fraudster")
-    axes.set_ylabel("router")
-    annotate_cells(axes, image, matrix)
-    for j, i in enumerate(matrix.argmax(axis=0)):
-        axes.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
-    for i, j in enumerate(matrix.argmin(axis=1)):
-        axes.plot(j + 0.36, i - 0.28, marker="o", markersize=5, color="white", markeredgecolor="black")
-    figure.colorbar(image, ax=axes, label=f"mean router return (centre: median {centre:.1f})", extend="both")
-    axes.set_title(
-        title
-        or f"Mean router return ({result.episodes} episodes per pairing, seed {result.seed})\n"
-        "frame: best router per fraudster; dot: best fraudster per router",
-        fontsize=9,
-    )
+    ticks = {} if label_size is None else {"fontsize": label_size}
+    axes.set_xticks(range(columns), fraudster_names, rotation=35 if label_size is None else 45, ha="right", **ticks)
+    axes.set_yticks(range(rows), router_names, **ticks)
+    axes.set_xlabel(axis_labels[0])
+    axes.set_ylabel(axis_labels[1])
+    annotate_cells(axes, image, matrix, digits=digits, **({} if label_size is None else {"fontsize": label_size}))
+    if mark_best:
+        for j, i in enumerate(matrix.argmax(axis=0)):
+            axes.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
+        for i, j in enumerate(matrix.argmin(axis=1)):
+            axes.plot(j + 0.36, i - 0.28, marker="o", markersize=5, color="white", markeredgecolor="black")
+    figure.colorbar(image, ax=axes, label=colorbar_label, extend="both")
+    axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=dpi)
+
+
+def save_heatmap(result: RoundRobinResult, path: str | Path, title: str | None = None) -> Path:
+    """Write a round robin as an annotated heatmap PNG, centred at its median pairing, best replies marked."""
+    matrix = result.matrix
+    centre = float(np.nanmedian(matrix)) if np.isfinite(matrix).any() else 0.0
+    return plot_payoff_heatmap(
+        matrix, result.router_names, result.fraudster_names, path,
+        centre=centre,
+        colorbar_label=f"mean router return (centre: median {centre:.1f})",
+        title=title or f"Mean router return ({result.episodes} episodes per pairing, seed {result.seed})\n"
+        "frame: best router per fraudster; dot: best fraudster per router",
+        mark_best=True,
+    )  # fmt: skip

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from smartpay_marl.layout import ROLES
+from smartpay_marl.layout import AGENT_OF_ROLE, ROLES
 
 FORMAT = "smartpay-marl-snapshot"
 FORMAT_VERSION = 1
@@ -112,10 +112,9 @@ class LegacySnapshotError(SnapshotError):
 def make_spec(role: str, hidden: list[int], game=None, activation: str = "tanh") -> dict[str, Any]:
     """The spec of a learner module of ``role`` with layer sizes ``hidden`` in ``game`` (default game if None)."""
     from smartpay_marl.config import GameConfig
-    from smartpay_marl.layout import FRAUDSTER, ROUTER
     from smartpay_marl.spaces import build_action_spaces, build_observation_spaces
 
-    agent = {"router": ROUTER, "fraudster": FRAUDSTER}[role]
+    agent = AGENT_OF_ROLE[role]
     game = game or GameConfig()
     return {
         "format": FORMAT,
@@ -174,11 +173,10 @@ def build_module(spec: dict[str, Any]):
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    from smartpay_marl.layout import FRAUDSTER, ROUTER
     from smartpay_marl.spaces import build_observation_spaces
 
     module_class = getattr(importlib.import_module(ALLOWED_MODULE_CLASSES[spec["module_class"]]), spec["module_class"])
-    observation_space = build_observation_spaces()[{"router": ROUTER, "fraudster": FRAUDSTER}[spec["role"]]]
+    observation_space = build_observation_spaces()[AGENT_OF_ROLE[spec["role"]]]
     if tuple(observation_space.shape) != (spec["observation_size"],):  # another game version: keep its size
         observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(spec["observation_size"],), dtype=np.float32)
     return RLModuleSpec(

@@ -36,7 +36,7 @@ Adding a fraud template or a ring strategy: one row in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from enum import Enum
 
 import numpy as np
 
@@ -47,11 +47,34 @@ FRAUDSTER = "fraudster_0"
 AGENTS = (ROUTER, FRAUDSTER)
 #: The two roles, in the order of :data:`AGENTS`.
 ROLES = ("router", "fraudster")
-#: A role name, for annotations and pydantic fields (built from :data:`ROLES`).
-Role = Literal[ROLES]  # type: ignore[valid-type]
 #: The environment's agent id for each role, and back.
 AGENT_OF_ROLE: dict[str, str] = dict(zip(ROLES, AGENTS))
 ROLE_OF_AGENT: dict[str, str] = dict(zip(AGENTS, ROLES))
+#: The role on the other side of the table from each role.
+OTHER_ROLE: dict[str, str] = dict(zip(ROLES, reversed(ROLES)))
+#: Each agent's column in an array that holds both agents side by side (rewards, returns).
+AGENT_COLUMN: dict[str, int] = {agent: column for column, agent in enumerate(AGENTS)}
+
+
+class Role(str, Enum):
+    """A side of the game, the one role type of the project; its values are :data:`ROLES`.
+
+    A member equals (and hashes as) its plain name, ``Role.ROUTER == "router"``, so the
+    name-keyed maps here take either.
+    """
+
+    ROUTER = ROLES[0]
+    FRAUDSTER = ROLES[1]
+
+    @property
+    def opponent(self) -> Role:
+        """The role on the other side of the table."""
+        return Role(OTHER_ROLE[self.value])
+
+    @property
+    def agent(self) -> str:
+        """The environment's agent id for this role."""
+        return AGENT_OF_ROLE[self.value]
 
 NUM_GATEWAYS = 3
 NUM_BINS = 10

@@ -97,6 +97,19 @@ def _columns(names: tuple[str, ...], *wanted: str) -> tuple[int, ...]:
     return tuple(names.index(name) for name in wanted)
 
 
+def _check_named(prefix: str, names: tuple[str, ...]) -> None:
+    """Each column's constant ``prefix + NAME`` must hold that name's position in ``names`` (checked at import).
+
+    The rules index packed rows with plain integer constants (numba compiles them in), so a table of
+    column names and the constants that index it are both written; this check keeps them in step.
+    """
+    namespace = globals()
+    for position, name in enumerate(names):
+        constant = prefix + name.upper()
+        if namespace.get(constant) != position:
+            raise ValueError(f"rules.{constant} must be {position}, the column of {name!r}; got {namespace.get(constant)!r}")
+
+
 def _blocks(*blocks: tuple[str, int]) -> tuple[dict[str, int], int]:
     """Start column of each named block of a packed row, and the row's width."""
     starts, width = {}, 0
@@ -197,7 +210,17 @@ P_DIM = 10
 # C_VALUE: the future margin lost if this customer churns (their segment's, or their look-alike channel's).
 C_AMOUNT, C_VELOCITY, C_SEGMENT, C_BIN, C_FRAUD, C_TEMPLATE, C_PASS3DS, C_ISSUER, C_LOGIT_REST, C_PRESENT, C_VALUE = range(11)
 C_DIM = 11
-# Per-environment state, (N, 30); the last two count reviews and 3-D Secure challenges in the capacity window.
+# Per-environment state, (N, S_DIM), one column per name; the last two count reviews and 3-D Secure
+# challenges in the capacity window.
+STATE_COLUMNS = (
+    "fail_streak", "last_captured", "failure_ema", "chargeback_ema",
+    "matured_cb_count", "matured_cb_amount", "matured_review_fraud", "matured_review_legit",
+    "legit_streak", "churned", "legit_served", "tp", "fp", "tn", "fn", "route_sum", "route_count",
+    "heat", "burst_left", "validated", "attempted",
+    "ema_approved", "ema_challenged", "ema_blocked", "ema_reviewed", "ema_declined", "ema_value", "ema_rate",
+    "window_reviews", "window_threeds",
+)  # fmt: skip
+S_DIM = len(STATE_COLUMNS)
 (
     S_FAIL_STREAK, S_LAST_CAPTURED, S_FAILURE_EMA, S_CHARGEBACK_EMA,
     S_MATURED_CB_COUNT, S_MATURED_CB_AMOUNT, S_MATURED_REVIEW_FRAUD, S_MATURED_REVIEW_LEGIT,
@@ -205,22 +228,29 @@ C_DIM = 11
     S_HEAT, S_BURST_LEFT, S_VALIDATED, S_ATTEMPTED,
     S_EMA_APPROVED, S_EMA_CHALLENGED, S_EMA_BLOCKED, S_EMA_REVIEWED, S_EMA_DECLINED, S_EMA_VALUE, S_EMA_RATE,
     S_WINDOW_REVIEWS, S_WINDOW_THREEDS,
-) = range(30)  # fmt: skip
-S_DIM = 30
+) = range(S_DIM)  # fmt: skip
+_check_named("S_", STATE_COLUMNS)
 # Gateways, (N, NUM_GATEWAYS, 3): state code, countdown, current success rate.
 G_STATE, G_COUNTDOWN, G_RATE = range(3)
 G_DIM = 3
 # Event calendars, (N, calendar_len, 6), indexed by step % calendar_len.
 E_CB_AMOUNT, E_CB_COUNT, E_REVIEW_FRAUD, E_REVIEW_LEGIT, E_REVIEW_MARGIN, E_REVIEW_FEES = range(6)
 E_DIM = 6
-# Parameters, one float64 vector.
+# Parameters, one float64 vector (K_DIM,), one entry per name; simulator.parameter_values fills it by name.
+PARAMETERS = (
+    "margin", "dispute_fee", "review_cost", "threeds_cost", "cb_low", "cb_high", "review_low", "review_high",
+    "churn", "instability", "outage", "burst_length", "attempt_cost", "stealth_cost", "cashout",
+    "heat_decay", "heat_attempt", "heat_caught", "scale", "mode", "max_cycles", "idle_share",
+    "review_capacity", "threeds_capacity", "capacity_window", "false_decline_churn", "signal_scale", "volume_velocity",
+)  # fmt: skip
+K_DIM = len(PARAMETERS)
 (
     K_MARGIN, K_DISPUTE_FEE, K_REVIEW_COST, K_THREEDS_COST, K_CB_LOW, K_CB_HIGH, K_REVIEW_LOW, K_REVIEW_HIGH,
     K_CHURN, K_INSTABILITY, K_OUTAGE, K_BURST_LENGTH, K_ATTEMPT_COST, K_STEALTH_COST, K_CASHOUT,
     K_HEAT_DECAY, K_HEAT_ATTEMPT, K_HEAT_CAUGHT, K_SCALE, K_MODE, K_MAX_CYCLES, K_IDLE_SHARE,
     K_REVIEW_CAPACITY, K_THREEDS_CAPACITY, K_CAPACITY_WINDOW, K_FALSE_DECLINE_CHURN, K_SIGNAL_SCALE, K_VOLUME_VELOCITY,
-) = range(28)  # fmt: skip
-K_DIM = 28
+) = range(K_DIM)  # fmt: skip
+_check_named("K_", PARAMETERS)
 #: A capacity parameter below zero means unlimited (the default game).
 UNLIMITED = -1.0
 MODE_ZERO_SUM, MODE_PROFIT, MODE_GRADED = 0.0, 1.0, 2.0
@@ -251,11 +281,8 @@ PNL_TERMS = (
 (
     PNL_SALES_MARGIN, PNL_GATEWAY_FEES, PNL_CHARGEBACK_LOSSES, PNL_DISPUTE_FEES,
     PNL_REVIEW_COSTS, PNL_THREEDS_COSTS, PNL_ABANDONMENT_COSTS, PNL_CHURN_COSTS,
-) = _columns(
-    PNL_TERMS,
-    "sales_margin", "gateway_fees", "chargeback_losses", "dispute_fees",
-    "review_costs", "threeds_costs", "abandonment_costs", "churn_costs",
-)  # fmt: skip
+) = range(len(PNL_TERMS))  # fmt: skip
+_check_named("PNL_", PNL_TERMS)
 PNL_DIM = len(PNL_TERMS)
 METRIC_NAMES = (
     "is_fraud", "is_ring_attempt", "amount", "routed", "captured", "blocked", "challenged", "reviewed",
@@ -263,15 +290,11 @@ METRIC_NAMES = (
     "route_score", "fraud_score", "retention_score", "ring_value", "ring_cost", "payment_present",
 )  # fmt: skip
 (
-    M_IS_FRAUD, M_IS_RING, M_AMOUNT, M_ROUTED, M_CAPTURED, M_BLOCKED, M_CHALLENGED, M_REVIEWED,
-    M_RETRIED, M_FRAUD_CAPTURED, M_FRAUD_STOPPED, M_LEGIT_FAILED, M_CHARGEBACKS,
-    M_ROUTE_SCORE, M_FRAUD_SCORE, M_RETENTION, M_RING_VALUE, M_RING_COST, M_PRESENT,
-) = _columns(
-    METRIC_NAMES,
-    "is_fraud", "is_ring_attempt", "amount", "routed", "captured", "blocked", "challenged", "reviewed",
-    "retried", "fraud_captured", "fraud_stopped", "legit_failed", "chargebacks_matured",
-    "route_score", "fraud_score", "retention_score", "ring_value", "ring_cost", "payment_present",
-)  # fmt: skip
+    M_IS_FRAUD, M_IS_RING_ATTEMPT, M_AMOUNT, M_ROUTED, M_CAPTURED, M_BLOCKED, M_CHALLENGED, M_REVIEWED,
+    M_RETRIED, M_FRAUD_CAPTURED, M_FRAUD_STOPPED, M_LEGIT_FAILED, M_CHARGEBACKS_MATURED,
+    M_ROUTE_SCORE, M_FRAUD_SCORE, M_RETENTION_SCORE, M_RING_VALUE, M_RING_COST, M_PAYMENT_PRESENT,
+) = range(len(METRIC_NAMES))  # fmt: skip
+_check_named("M_", METRIC_NAMES)
 M_DIM = len(METRIC_NAMES)
 
 # ----------------------------------------------------------------------------- observation offsets (from layout)
@@ -937,14 +960,14 @@ def step_all(
         _router_feedback(s, routed, captured, due)
 
         m = metrics[i]
-        m[M_IS_FRAUD], m[M_IS_RING], m[M_AMOUNT] = fraud, ring, amount
+        m[M_IS_FRAUD], m[M_IS_RING_ATTEMPT], m[M_AMOUNT] = fraud, ring, amount
         m[M_ROUTED], m[M_CAPTURED], m[M_BLOCKED], m[M_CHALLENGED], m[M_REVIEWED] = routed, captured, block, threeds, review
         m[M_RETRIED], m[M_FRAUD_CAPTURED] = failed_over, fraud and captured
         m[M_FRAUD_STOPPED] = fraud and (block or review or stopped_3ds)
-        m[M_LEGIT_FAILED], m[M_CHARGEBACKS] = legit_failed, due[E_CB_COUNT]
-        m[M_ROUTE_SCORE], m[M_FRAUD_SCORE], m[M_RETENTION] = route_score, fraud_score, retention
+        m[M_LEGIT_FAILED], m[M_CHARGEBACKS_MATURED] = legit_failed, due[E_CB_COUNT]
+        m[M_ROUTE_SCORE], m[M_FRAUD_SCORE], m[M_RETENTION_SCORE] = route_score, fraud_score, retention
         m[M_RING_VALUE] = ring_value
-        m[M_PRESENT] = present
+        m[M_PAYMENT_PRESENT] = present
 
         # ---- 3. gateways move; 4. the ring prepares the next transaction
         _advance_gateways(gw, u, base, params[K_INSTABILITY], params[K_OUTAGE])

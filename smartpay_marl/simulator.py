@@ -118,6 +118,41 @@ def _first_invalid(actions, high):
     return -1
 
 
+def parameter_values(config: GameConfig) -> dict[str, float]:
+    """Each entry of the compiled rules' parameter vector, by its name in :data:`rules.PARAMETERS`."""
+    return {
+        "margin": config.gross_margin,
+        "dispute_fee": config.dispute_fee,
+        "review_cost": config.review_cost,
+        "threeds_cost": config.threeds_cost,
+        "cb_low": config.chargeback_delay[0],
+        "cb_high": config.chargeback_delay[1],
+        "review_low": config.review_delay[0],
+        "review_high": config.review_delay[1],
+        "churn": config.churn_hazard,
+        "instability": config.gateway_instability,
+        "outage": config.systemic_outage_prob,
+        "burst_length": config.burst_length,
+        "attempt_cost": config.attempt_cost,
+        "stealth_cost": config.stealth_cost_factor,
+        "cashout": config.cashout_rate,
+        "heat_decay": config.heat_decay,
+        "heat_attempt": config.heat_per_attempt,
+        "heat_caught": config.heat_per_caught,
+        "scale": config.reward_scale,
+        "mode": _MODES[config.reward_mode],
+        "max_cycles": config.max_cycles,
+        "idle_share": 1.0 - config.customer_arrival_rate,
+        # Fraud displacement (issue 20): capacities per window, churn on a false decline.
+        "review_capacity": rules.UNLIMITED if config.review_capacity is None else config.review_capacity,
+        "threeds_capacity": rules.UNLIMITED if config.threeds_capacity is None else config.threeds_capacity,
+        "capacity_window": config.capacity_window,
+        "false_decline_churn": config.false_decline_churn,
+        "signal_scale": config.fraud_signal_scale,
+        "volume_velocity": 1.0 if config.volume_velocity else 0.0,
+    }
+
+
 class Simulator:
     """``num_envs`` independent payment games stepped in one call.
 
@@ -181,35 +216,16 @@ class Simulator:
 
     @staticmethod
     def _pack_params(config: GameConfig) -> np.ndarray:
-        params = np.zeros(rules.K_DIM)
-        params[rules.K_MARGIN] = config.gross_margin
-        params[rules.K_DISPUTE_FEE] = config.dispute_fee
-        params[rules.K_REVIEW_COST] = config.review_cost
-        params[rules.K_THREEDS_COST] = config.threeds_cost
-        params[rules.K_CB_LOW], params[rules.K_CB_HIGH] = config.chargeback_delay
-        params[rules.K_REVIEW_LOW], params[rules.K_REVIEW_HIGH] = config.review_delay
-        params[rules.K_CHURN] = config.churn_hazard
-        params[rules.K_INSTABILITY] = config.gateway_instability
-        params[rules.K_OUTAGE] = config.systemic_outage_prob
-        params[rules.K_BURST_LENGTH] = config.burst_length
-        params[rules.K_ATTEMPT_COST] = config.attempt_cost
-        params[rules.K_STEALTH_COST] = config.stealth_cost_factor
-        params[rules.K_CASHOUT] = config.cashout_rate
-        params[rules.K_HEAT_DECAY] = config.heat_decay
-        params[rules.K_HEAT_ATTEMPT] = config.heat_per_attempt
-        params[rules.K_HEAT_CAUGHT] = config.heat_per_caught
-        params[rules.K_SCALE] = config.reward_scale
-        params[rules.K_MODE] = _MODES[config.reward_mode]
-        params[rules.K_MAX_CYCLES] = config.max_cycles
-        params[rules.K_IDLE_SHARE] = 1.0 - config.customer_arrival_rate
-        # Fraud displacement (issue 20): capacities per window, churn on a false decline.
-        params[rules.K_REVIEW_CAPACITY] = rules.UNLIMITED if config.review_capacity is None else config.review_capacity
-        params[rules.K_THREEDS_CAPACITY] = rules.UNLIMITED if config.threeds_capacity is None else config.threeds_capacity
-        params[rules.K_CAPACITY_WINDOW] = config.capacity_window
-        params[rules.K_FALSE_DECLINE_CHURN] = config.false_decline_churn
-        params[rules.K_SIGNAL_SCALE] = config.fraud_signal_scale
-        params[rules.K_VOLUME_VELOCITY] = 1.0 if config.volume_velocity else 0.0
-        return params
+        """The compiled rules' parameter vector, entry by entry in the order of :data:`rules.PARAMETERS`."""
+        values = parameter_values(config)
+        if tuple(values) != rules.PARAMETERS:
+            missing = sorted(set(rules.PARAMETERS) - set(values))
+            extra = sorted(set(values) - set(rules.PARAMETERS))
+            raise RuntimeError(
+                f"parameter_values is out of step with rules.PARAMETERS: missing {missing}, extra {extra}, "
+                "or another order"
+            )
+        return np.array([values[name] for name in rules.PARAMETERS], dtype=np.float64)
 
     _STATE_ARRAYS = ("pending", "tx", "hour", "state", "gateways", "history", "calendar", "start_hour")
     _STATE_ARRAYS += ("log_window", "log_cursor")  # recorded customers: where each env is in the log

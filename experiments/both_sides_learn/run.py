@@ -31,10 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.registry import FRAUDSTER_PANEL, RULE_ROUTERS
+
 HERE = Path(__file__).parent
-ROUTERS = ["risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"]
-FRAUDSTERS = ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything"]
-ROUTER_OPPONENTS = ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything"]
+ROUTERS = list(RULE_ROUTERS)
+FRAUDSTERS = list(FRAUDSTER_PANEL)
+ROUTER_OPPONENTS = list(FRAUDSTER_PANEL)  # a list: it goes into the run's config, compared with the saved one
 BATCH = 51_200  # 256 games x 200 steps: every iteration ends every episode
 
 
@@ -232,13 +234,10 @@ def main() -> None:
 
 def plot_router_curves(runs: Path, args, results: dict) -> None:
     """``router_curves.png``: each seed's greedy router against the population, with velocity_rules on its episodes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from agents.reporting import pyplot
     from league.core.rundir import read_progress
 
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4))
     for k, seed in enumerate(args.seeds):
         rows = read_progress(runs / router_config(seed, args.budget, args.eval_episodes)["name"])

@@ -6,12 +6,13 @@ seeded episodes (medium difficulty, 200 steps). Run::
     python experiments/both_sides_learn/signal_variance.py > experiments/both_sides_learn/signal_variance.txt
 """
 
-from agents.registry import make_policy
+from agents.registry import FRAUDSTER_PANEL, RULE_ROUTERS, make_policy
+from agents.reporting import markdown_table
 from league.evaluation.counterfactual import signal_matrices
 from smartpay_marl.config import make_game_config
 
-ROUTERS = ["allow_all", "risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"]
-FRAUDSTERS = ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything"]
+ROUTERS = ["allow_all", *RULE_ROUTERS]
+FRAUDSTERS = list(FRAUDSTER_PANEL)
 
 if __name__ == "__main__":
     routers = [make_policy(name, "router") for name in ROUTERS]
@@ -20,11 +21,9 @@ if __name__ == "__main__":
         routers, fraudsters, episodes=256, seed=0, config=make_game_config(difficulty="medium")
     )
     print("per-episode std of the fraudster's return: zero-sum / counterfactual (256 episodes, seed 0)\n")
-    print("| router | " + " | ".join(FRAUDSTERS) + " |")
-    print("|---|" + "---:|" * len(FRAUDSTERS))
-    for i, router in enumerate(ROUTERS):
-        cells = [f"{zero_sum_std[i, j]:.2f} / {counterfactual_std[i, j]:.2f}" for j in range(len(FRAUDSTERS))]
-        print(f"| {router} | " + " | ".join(cells) + " |")
+    cells = [[f"{zero_sum_std[i, j]:.2f} / {counterfactual_std[i, j]:.2f}" for j in range(len(FRAUDSTERS))]
+             for i in range(len(ROUTERS))]  # fmt: skip
+    print(markdown_table(ROUTERS, FRAUDSTERS, cells, corner="router"))
     attacks = [j for j, name in enumerate(FRAUDSTERS) if name != "neutral"]
     ratio = counterfactual_std[:, attacks].mean() / zero_sum_std[:, attacks].mean()
     print(f"\nmean over the attacking fraudsters: zero-sum {zero_sum_std[:, attacks].mean():.2f}, "

@@ -50,10 +50,6 @@ import yaml
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
-SCRIPTED_ROUTERS = ("smartpay_heuristic", "guard_big_ticket", "guard_big_ticket_travellers", "guard_big_ticket_new_customers",
-                    "guard_big_ticket_gamers", "guard_gamers")  # fmt: skip
-SCRIPTED_FRAUDSTERS = ("neutral", "mixed", "max_everything", "target_big_ticket", "target_gamers", "target_travellers",
-                       "target_new_customers")  # fmt: skip
 
 
 def train_config(args) -> dict:
@@ -146,7 +142,7 @@ def snapshot_cycles(matrix: np.ndarray) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--batch", type=int, default=25_600, help="env steps per iteration")
@@ -155,38 +151,37 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", default="/tmp/displacement_runs")
     parser.add_argument("--output", type=Path, default=HERE, help="where report.md and results.json go")
-    args = parser.parse_args(argv)
-    command = "PYTHONHASHSEED=0 PYTHONPATH=$PWD python experiments/displacement/run.py " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    args.output.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
+    return parser.parse_args(argv)
 
-    def log(message: str) -> None:
-        print(f"[{time.perf_counter() - began:7.1f} s] {message}", flush=True)
 
-    run_dir = train(args, log)
-
-    from agents.cycles import markdown_meta_game, meta_game_summary
+def cross_play(args, run_dir: Path, log):
+    """Every learned and chosen scripted router against every such fraudster: the play and the learned counts."""
     from agents.evaluation import round_robin
-    from agents.registry import round_robin_players
+    from agents.registry import DISPLACEMENT_NASH_FRAUDSTERS, DISPLACEMENT_NASH_ROUTERS, round_robin_players
     from league.evaluation.loading import torch_threads
 
     run, routers = load_learned(run_dir, "router")
     _, fraudsters = load_learned(run_dir, "fraudster")
     game = run.game
     scripted_routers, scripted_fraudsters = round_robin_players(game)
-    routers += [p for p in scripted_routers if p.name in SCRIPTED_ROUTERS]
-    fraudsters += [p for p in scripted_fraudsters if p.name in SCRIPTED_FRAUDSTERS]
+    routers += [p for p in scripted_routers if p.name in DISPLACEMENT_NASH_ROUTERS]
+    fraudsters += [p for p in scripted_fraudsters if p.name in DISPLACEMENT_NASH_FRAUDSTERS]
     learned_r = sum("@" in p.name or p.name.endswith("_main") for p in routers)
     learned_f = sum("@" in p.name or p.name.endswith("_main") for p in fraudsters)
     log(f"cross-play: {len(routers)} routers x {len(fraudsters)} fraudsters x {args.episodes} episodes")
     with torch_threads(1):
         play = round_robin(routers, fraudsters, episodes=args.episodes, seed=10_000 + args.seed, config=game)
+    return play, learned_r, learned_f
+
+
+def measure(play, learned_r: int, learned_f: int, args, run_dir: Path, command: str) -> dict:
+    """The results record: the cross-play matrix, the ranking agreement, the meta-games and the snapshot cycles."""
+    from agents.cycles import meta_game_summary
+
     matrix = play.matrix
     learned = matrix[:learned_r, :learned_f]
     spearman_routers, spearman_fraudsters = ranking_agreement(learned)
-    results = {
+    return {
         "command": command,
         "train": json.loads((run_dir / "done").read_text()),
         "routers": play.router_names,
@@ -202,12 +197,15 @@ def main(argv=None) -> int:
         "snapshot_cycles": snapshot_cycles(learned),
         "crossplay_wall_s": play.wall_time_s,
     }
-    (args.output / "results.json").write_text(json.dumps(results, indent=2))
+
+
+def render_report(results: dict, args) -> str:
+    """``report.md`` from the results record."""
+    from agents.cycles import markdown_meta_game
+    from agents.reporting import markdown_table
+
     cycles = results["snapshot_cycles"]
-    header = "| router \\ fraudster | " + " | ".join(play.fraudster_names) + " |"
-    rows = [header, "|---" * (len(play.fraudster_names) + 1) + "|"]
-    for i, name in enumerate(play.router_names):
-        rows.append(f"| {name} | " + " | ".join(f"{v:+.1f}" for v in matrix[i]) + " |")
+    cells = [[f"{v:+.1f}" for v in row] for row in results["matrix"]]
     report = [
         "# Learned non-transitivity on the displacement game",
         "",
@@ -215,13 +213,14 @@ def main(argv=None) -> int:
         f"{results['train']['config']['iterations']} iterations x {args.batch:,} env steps, a snapshot of each main "
         f"player every {args.snapshot_every} iterations; training took {results['train']['wall_s'] / 60:.1f} min on a "
         f"shared 2-core machine (other jobs ran at the same time). Cross-play: {args.episodes} episodes per pairing, "
-        f"seed {10_000 + args.seed}, {play.wall_time_s:.0f} s.",
+        f"seed {10_000 + args.seed}, {results['crossplay_wall_s']:.0f} s.",
         "",
         "## How alike opponents rank the learned players",
         "",
-        f"- learned routers: mean pairwise Spearman {spearman_routers:.2f} across the {learned_f} learned fraudsters "
-        "(the regime study's default-game figure: 0.87)",
-        f"- learned fraudsters: mean pairwise Spearman {spearman_fraudsters:.2f} across the {learned_r} learned routers",
+        f"- learned routers: mean pairwise Spearman {results['spearman_routers']:.2f} across the "
+        f"{results['learned_fraudsters']} learned fraudsters (the regime study's default-game figure: 0.87)",
+        f"- learned fraudsters: mean pairwise Spearman {results['spearman_fraudsters']:.2f} across the "
+        f"{results['learned_routers']} learned routers",
         "",
         "## Do snapshots cycle?",
         "",
@@ -241,14 +240,32 @@ def main(argv=None) -> int:
         "",
         "## Cross-play (mean router return)",
         "",
-        *rows,
+        markdown_table(results["routers"], results["fraudsters"], cells),
         "",
         "## Reproduce",
         "",
-        f"    {command}",
+        f"    {results['command']}",
         "",
     ]
-    (args.output / "report.md").write_text("\n".join(report))
+    return "\n".join(report)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    command = "PYTHONHASHSEED=0 PYTHONPATH=$PWD python experiments/displacement/run.py " + shlex.join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    args.output.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - began:7.1f} s] {message}", flush=True)
+
+    run_dir = train(args, log)
+    play, learned_r, learned_f = cross_play(args, run_dir, log)
+    results = measure(play, learned_r, learned_f, args, run_dir, command)
+    (args.output / "results.json").write_text(json.dumps(results, indent=2))
+    (args.output / "report.md").write_text(render_report(results, args))
     log(f"wrote {args.output / 'report.md'}")
     return 0
 

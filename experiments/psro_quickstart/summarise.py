@@ -11,6 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from agents.reporting import markdown_table
+
 
 def main(run_dir: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
@@ -42,10 +44,8 @@ def main(run_dir: Path, out: Path) -> None:
               "a negative gain means that epoch's PPO best response (fixed budget) played worse than the "
               "meta-strategy it was trained against.", "",
               "## Payoff matrix (mean router return)", "",
-              "| router \\ fraudster | " + " | ".join(document["fraudsters"]) + " |",
-              "|---|" + "---:|" * len(document["fraudsters"])]
-    for name, row in zip(document["routers"], document["payoff"]):
-        lines.append(f"| {name} | " + " | ".join(f"{v:+.2f}" for v in row) + " |")
+              markdown_table(document["routers"], document["fraudsters"],
+                             [[f"{v:+.2f}" for v in row] for row in document["payoff"]])]  # fmt: skip
     last = len(document["epochs"])
     lines += ["", f"## Final mixtures (epoch {last})", ""]
     for role in ("router", "fraudster"):

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.registry import FRAUDSTER_PANEL
+
 HERE = Path(__file__).parent
-SCRIPTED_FRAUDSTERS = ("neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "max_everything")
+SCRIPTED_FRAUDSTERS = FRAUDSTER_PANEL
 
 
 def interval(values, sign: str = "+") -> str:
@@ -122,10 +124,9 @@ def main() -> None:
 
 
 def plot(curves, table, path: Path) -> None:
-    import matplotlib
+    from agents.reporting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4))
     for axis, index, title, comparator, label in (

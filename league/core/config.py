@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from agents.registry import EVAL_FRAUDSTERS, RULE_ROUTERS
 from league.core.players import parse_scripted_name
 from league.core.state import LeagueConfig
 from smartpay_marl.config import (
@@ -21,6 +22,7 @@ from smartpay_marl.config import (
     transaction_log_error_type,
     validation_message,
 )
+from smartpay_marl.layout import OTHER_ROLE, ROLES
 
 
 class PPOSettings(BaseModel):
@@ -196,10 +198,7 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(2, ge=0, description="iterations between evaluations of the main players; 0: never")
     eval_episodes: int = Field(128, ge=1, description="episodes per scripted opponent in each evaluation")
     eval_opponents: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            "router": ["neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing"],
-            "fraudster": ["risk_threshold", "risk_3ds_band", "velocity_rules", "smartpay_heuristic"],
-        },
+        default_factory=lambda: {"router": list(EVAL_FRAUDSTERS), "fraudster": list(RULE_ROUTERS)},
         description="scripted baselines (agents.registry names) the main players are scored against",
     )
     game: dict[str, Any] = Field(default_factory=dict, description="GameConfig fields")
@@ -223,6 +222,7 @@ class TrainConfig(BaseModel):
         True,
         description="set the win definition's reference and scale from a scripted round robin at the start",
     )
+    _game: GameConfig = PrivateAttr()
 
     @field_validator("game")
     @classmethod
@@ -255,10 +255,10 @@ class TrainConfig(BaseModel):
         from agents.registry import policy_names
 
         for role, names in opponents.items():
-            if role not in ("router", "fraudster"):
+            if role not in ROLES:
                 raise ValueError(f"keys must be 'router' or 'fraudster', got {role!r}")
             # The main router is scored against scripted fraudsters, and the other way round.
-            other = "fraudster" if role == "router" else "router"
+            other = OTHER_ROLE[role]
             unknown = [name for name in names if name not in policy_names(other)]
             if unknown:
                 raise ValueError(
@@ -295,8 +295,16 @@ class TrainConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _parse_game_once(self) -> "TrainConfig":
+        # ``game`` stays the fields the config gives (as config.yaml records them, and as sessions merge theirs
+        # into); the parsed game is built here once and every user of the run config shares it.
+        self._game = make_game_config(**self.game)
+        return self
+
     def game_config(self) -> GameConfig:
-        return make_game_config(**self.game)
+        """The run's game, parsed once when the config was validated (GameConfig is frozen, so it is shared)."""
+        return self._game
 
 
 def make_train_config(data: dict[str, Any]) -> TrainConfig:

@@ -16,7 +16,7 @@ falls back to uniform, so a learner always has an opponent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from enum import Enum
 
 import numpy as np
@@ -77,19 +77,3 @@ def pfsp_probabilities(win_rates: ArrayLike, weighting: PFSPWeighting | str) -> 
     if total <= 0.0:
         return np.full(weights.shape, 1.0 / weights.size)
     return weights / total
-
-
-def sample_opponent(
-    names: Sequence[str],
-    win_rates: ArrayLike,
-    weighting: PFSPWeighting | str,
-    rng: np.random.Generator,
-) -> str:
-    """Draw one opponent name with PFSP probabilities; ``win_rates[i]`` is the learner's rate against ``names[i]``."""
-    probabilities = pfsp_probabilities(win_rates, weighting)
-    if len(names) != probabilities.size:
-        raise ValueError(
-            f"names and win_rates must have the same length, got {len(names)} names and {probabilities.size} win rates"
-        )
-    index = int(rng.choice(probabilities.size, p=probabilities))
-    return names[index]

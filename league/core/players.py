@@ -18,19 +18,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smartpay_marl.layout import ROLES
-
-
-class Role(str, Enum):
-    """A side of the game; the values are :data:`smartpay_marl.layout.ROLES`, where roles are spelled."""
-
-    ROUTER = ROLES[0]
-    FRAUDSTER = ROLES[1]
-
-    @property
-    def opponent(self) -> Role:
-        """The role on the other side of the table."""
-        return Role.FRAUDSTER if self is Role.ROUTER else Role.ROUTER
+# Role is the game layout's one role type; the league's modules import it from here.
+from smartpay_marl.layout import Role
 
 
 class Regime(str, Enum):

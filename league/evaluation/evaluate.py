@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.evaluation import DEFAULT_MAX_ENVS, evaluate
+from agents.evaluation import DEFAULT_MAX_ENVS, round_robin
 from league.core.rundir import EVAL_DIR, read_progress
 from league.evaluation import report
 from agents.meta_game import (
@@ -148,32 +148,21 @@ def cross_play(
     max_envs: int = DEFAULT_MAX_ENVS,
     log: Log = print,
 ) -> CrossPlay:
-    """Every router against every fraudster, all from ``seed`` (common random numbers); one progress line per router."""
-    shape = (len(routers), len(fraudsters))
-    mean, low, high, wins = (np.full(shape, np.nan) for _ in range(4))
+    """Every router against every fraudster, all from ``seed`` (common random numbers); one progress line per router.
+
+    The games are :func:`agents.evaluation.round_robin`'s; this adds each pairing's soft win rate under ``win``.
+    """
     start = time.perf_counter()
-    for i, router in enumerate(routers):
-        row_start = time.perf_counter()
-        for j, fraudster in enumerate(fraudsters):
-            stats = evaluate(router, fraudster, episodes=episodes, seed=seed, config=game, max_envs=max_envs)
-            estimate = stats.router_return
-            mean[i, j], low[i, j], high[i, j] = estimate.mean, estimate.low, estimate.high
-            wins[i, j] = float(np.mean(win.router_win(np.asarray(stats.episode_router_returns))))
+
+    def progress(i: int, router: Policy, seconds: float) -> None:
         log(
             f"  [{i + 1:>3}/{len(routers)}] {router.name:<32} vs {len(fraudsters)} fraudsters "
-            f"{time.perf_counter() - row_start:5.1f} s  (elapsed {time.perf_counter() - start:6.1f} s)"
+            f"{seconds:5.1f} s  (elapsed {time.perf_counter() - start:6.1f} s)"
         )
-    return CrossPlay(
-        router_names=[r.name for r in routers],
-        fraudster_names=[f.name for f in fraudsters],
-        mean=mean,
-        low=low,
-        high=high,
-        win_rate=wins,
-        episodes=episodes,
-        seed=seed,
-        wall_s=time.perf_counter() - start,
-    )
+
+    result = round_robin(routers, fraudsters, episodes=episodes, seed=seed, config=game, max_envs=max_envs,
+                         progress=progress)  # fmt: skip
+    return CrossPlay.from_round_robin(result, win)
 
 
 # ---------------------------------------------------------------------- meta-game

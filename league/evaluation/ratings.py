@@ -6,12 +6,8 @@ record is ``(router, fraudster, router_win, weight)``: ``router_win`` in
 ``weight`` says how much evidence the record carries (e.g. its episode
 count).
 
-Two estimators are provided:
-
-* ``fit_bradley_terry``: a batch maximum-a-posteriori Bradley-Terry fit with
-  a role term, ``P(router i beats fraudster j) = sigmoid(r_i + b - r_j)``.
-* ``elo_updates``: the classic online Elo rule applied to matches in order,
-  for plotting ratings over league time.
+``fit_bradley_terry`` is a batch maximum-a-posteriori Bradley-Terry fit with
+a role term, ``P(router i beats fraudster j) = sigmoid(r_i + b - r_j)``.
 
 Ratings are reported in logits and on the Elo scale
 (``1500 + 400 / ln(10) * logit``), where 400 Elo points are a factor of 10 in
@@ -30,21 +26,20 @@ from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from smartpay_marl.layout import ROLES
+
 __all__ = [
     "ELO_CENTRE",
     "ELO_PER_LOGIT",
     "FRAUDSTER",
     "ROUTER",
-    "EloHistory",
     "Match",
     "Ratings",
-    "elo_updates",
     "fit_bradley_terry",
     "logit_to_elo",
 ]
 
-ROUTER = "router"
-FRAUDSTER = "fraudster"
+ROUTER, FRAUDSTER = ROLES  # the role names (not the agent ids)
 ELO_PER_LOGIT = 400.0 / math.log(10.0)  # Elo points per logit (natural-log odds) unit
 ELO_CENTRE = 1500.0
 
@@ -375,78 +370,3 @@ def _make_ratings(table: _MatchTable, theta: np.ndarray, covariance: np.ndarray 
         elo_se=elo_se,
         role_advantage_se=advantage_se,
     )
-
-
-# --------------------------------------------------------------------------
-# Online Elo
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class EloHistory:
-    """Elo ratings over league time.
-
-    ``ratings[t]`` holds every player's rating just before match ``t`` and
-    ``ratings[-1]`` the final ratings.  A player is NaN until the row of its
-    first match, where it enters at the initial rating, so plots show each
-    league member from the moment it joins.
-    """
-
-    names: tuple[str, ...]
-    roles: tuple[str, ...]
-    ratings: np.ndarray  # (n_matches + 1, n_players)
-
-    def trajectory(self, name: str) -> np.ndarray:
-        """One player's rating column, shape (n_matches + 1,)."""
-        try:
-            return self.ratings[:, self.names.index(name)]
-        except ValueError:
-            raise ValueError(f"unknown player {name!r}") from None
-
-    def final(self) -> dict[str, float]:
-        """Final rating of every player."""
-        return {name: float(rating) for name, rating in zip(self.names, self.ratings[-1])}
-
-
-def _elo_expected(router_rating: float, fraudster_rating: float, router_advantage: float) -> float:
-    """Elo expected score of the router."""
-    return 1.0 / (1.0 + 10.0 ** ((fraudster_rating - router_rating - router_advantage) / 400.0))
-
-
-def elo_updates(
-    matches: Iterable[Any],
-    k: float = 16.0,
-    initial: float = 1500.0,
-    *,
-    router_advantage: float = 0.0,
-) -> EloHistory:
-    """Apply the online Elo rule to ``matches`` in order and record every rating after each one.
-
-    Each match moves the router by ``k * weight * (router_win - expected)``
-    and the fraudster by the opposite amount, so every update conserves the
-    pair's rating sum.  ``router_advantage`` (Elo points) is added to the
-    router's rating when computing ``expected`` only.  Use weight 1 for
-    single games: a weight multiplies the step.
-    """
-    for name, value in (("k", k), ("initial", initial), ("router_advantage", router_advantage)):
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}")
-    if k <= 0.0:
-        raise ValueError(f"k must be positive, got {k}")
-    table = _parse_matches(matches)
-    n_matches = table.outcome.size
-    current = np.full(len(table.names), np.nan)
-    history = np.empty((n_matches + 1, len(table.names)))
-    for t in range(n_matches):
-        i, j = table.router_index[t], table.fraudster_index[t]
-        # A player joins at the initial rating on its first match.
-        for player in (i, j):
-            if np.isnan(current[player]):
-                current[player] = initial
-        history[t] = current
-        expected = _elo_expected(current[i], current[j], router_advantage)
-        step = k * table.weight[t] * (table.outcome[t] - expected)
-        current[i] += step
-        current[j] -= step
-    history[n_matches] = current
-    return EloHistory(names=table.names, roles=table.roles, ratings=history)

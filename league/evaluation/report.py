@@ -1,10 +1,10 @@
 """Render league evaluations for people and programs: markdown report, JSON, CSV and PNG figures.
 
 :func:`write_evaluation` writes everything ``smartpay-marl evaluate`` leaves in
-``RUN_DIR/eval/``; :func:`plot_exploit_curve` draws the learning curve of
-``smartpay-marl exploit``. The functions only format data they are given;
-playing, fitting and solving happen in :mod:`league.evaluation.evaluate` and
-:mod:`league.rllib.exploit`. Figures use matplotlib's Agg backend (no display).
+``RUN_DIR/eval/``. The functions only format data they are given; playing,
+fitting and solving happen in :mod:`league.evaluation.evaluate`. Tables,
+heatmap, JSON cleaning and the matplotlib set-up are :mod:`agents.reporting`'s,
+the one renderer that the ``baselines`` command shares.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.reporting import json_safe, markdown_table, plot_payoff_heatmap, pyplot, save_figure
 from league.core.players import PlayerKind, Role
 from league.core.rundir import read_matchups, read_progress
 from league.evaluation.results import Evaluation
@@ -63,21 +64,6 @@ def write_evaluation(
     return files
 
 
-def _finite(value: Any) -> Any:
-    """NaN and infinities as None, recursively, so the JSON is strict."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.ndarray):
-        return _finite(value.tolist())
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.generic):
-        return _finite(value.item())
-    return value
-
-
 def _player_rows(evaluation: Evaluation, role: Role) -> list[dict[str, Any]]:
     """One dict per player of ``role``: origin, Nash weight, regret, exploitability, rating."""
     meta, ratings = evaluation.meta, evaluation.ratings
@@ -115,7 +101,7 @@ def payoff_document(evaluation: Evaluation) -> dict[str, Any]:
         name = _main_name(role)
         if name in meta.router_names + meta.fraudster_names:
             mains[f"main_{role.value}_exploitability"] = meta.exploitability_of(name)
-    return _finite({
+    return json_safe({
         "run_dir": evaluation.settings.run_dir,
         "iteration": evaluation.iteration,
         "command": evaluation.settings.command(),
@@ -189,13 +175,10 @@ def player_table(evaluation: Evaluation, role: Role) -> str:
 def payoff_table(evaluation: Evaluation) -> str:
     """Markdown matrix of mean router return ± 95% CI half-width (rows routers, columns fraudsters)."""
     play = evaluation.play
-    lines = ["| router \\ fraudster | " + " | ".join(play.fraudster_names) + " |",
-             "|---|" + "---:|" * len(play.fraudster_names)]  # fmt: skip
-    for i, router in enumerate(play.router_names):
-        half_widths = (play.high[i] - play.low[i]) / 2
-        cells = [f"{mean:+.2f} ± {half:.2f}" for mean, half in zip(play.mean[i], half_widths)]
-        lines.append(f"| {router} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    half_widths = (play.high - play.low) / 2
+    cells = [[f"{mean:+.2f} ± {half:.2f}" for mean, half in zip(means, halves)]
+             for means, halves in zip(play.mean, half_widths)]  # fmt: skip
+    return markdown_table(play.router_names, play.fraudster_names, cells)
 
 
 def _unit(evaluation: Evaluation) -> str:
@@ -247,17 +230,17 @@ def training_matchups_table(rows: Sequence[dict[str, str]]) -> str:
     opponents = sorted(by_opponent, key=lambda name: (-by_opponent[name], name))
     shown, rest = opponents[:MATCHUP_COLUMNS], opponents[MATCHUP_COLUMNS:]
     header = shown + (["other"] if rest else [])
-    lines = ["| learner \\ opponent | " + " | ".join(header) + " | all |", "|---|" + "---:|" * (len(header) + 1)]
+    cells = []
     for learner in learners:
-        cells = []
+        row = []
         for group in [[name] for name in shown] + ([rest] if rest else []):
             count = sum(games.get((learner, name), 0.0) for name in group)
             won = sum(wins.get((learner, name), 0.0) for name in group)
-            cells.append(f"{count:.0f} ({won / count:.0%})" if count else "")
+            row.append(f"{count:.0f} ({won / count:.0%})" if count else "")
         total = sum(count for (name, _), count in games.items() if name == learner)
         won = sum(value for (name, _), value in wins.items() if name == learner)
-        lines.append(f"| {learner} | " + " | ".join(cells) + f" | {total:.0f} ({won / total:.0%}) |")
-    return "\n".join(lines)
+        cells.append([*row, f"{total:.0f} ({won / total:.0%})"])
+    return markdown_table(learners, [*header, "all"], cells, corner="learner \\ opponent")
 
 
 def markdown_report(
@@ -356,15 +339,6 @@ def summary(evaluation: Evaluation) -> str:
 # ---------------------------------------------------------------------- figures
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_heatmap(evaluation: Evaluation, path: Path) -> Path:
     """Mean router return per pairing, every cell labelled; players ordered by snapshot time.
 
@@ -373,29 +347,20 @@ def plot_heatmap(evaluation: Evaluation, path: Path) -> Path:
     spread is not washed out by one extreme pairing. The figure grows with the
     population so that labels stay readable at 20+ players per side.
     """
-    from agents.reporting import annotate_cells, diverging_norm
-
-    plt = _pyplot()
     play, value = evaluation.play, evaluation.meta.value
-    matrix = play.mean
-    rows, columns = matrix.shape
-    figure, axes = plt.subplots(figsize=(min(0.62 * columns + 4.5, 40), min(0.36 * rows + 3.0, 40)))
-    image = axes.imshow(matrix, cmap="RdYlGn", norm=diverging_norm(matrix, value), aspect="auto")
-    label_size = 7 if max(rows, columns) <= 30 else 6
-    axes.set_xticks(range(columns), play.fraudster_names, rotation=45, ha="right", fontsize=label_size)
-    axes.set_yticks(range(rows), play.router_names, fontsize=label_size)
-    axes.set_xlabel("fraudster (baselines, then by snapshot time)")
-    axes.set_ylabel("router (baselines, then by snapshot time)")
+    rows, columns = play.mean.shape
     # Cells are at least 0.36 x 0.62 inches (until the 40-inch cap), room for "-63.0" at 7 points.
-    annotate_cells(axes, image, matrix, digits=1 if max(rows, columns) <= _DECIMALS_LIMIT else 0,
-                   fontsize=label_size)  # fmt: skip
-    figure.colorbar(image, ax=axes, extend="both",
-                    label=f"mean router return (centre: game value {value:+.2f})")  # fmt: skip
-    axes.set_title(f"Cross-play, {play.episodes} episodes per pairing, seed {play.seed}", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return Path(path)
+    return plot_payoff_heatmap(
+        play.mean, play.router_names, play.fraudster_names, path,
+        centre=value,
+        colorbar_label=f"mean router return (centre: game value {value:+.2f})",
+        title=f"Cross-play, {play.episodes} episodes per pairing, seed {play.seed}",
+        axis_labels=("fraudster (baselines, then by snapshot time)", "router (baselines, then by snapshot time)"),
+        digits=1 if max(rows, columns) <= _DECIMALS_LIMIT else 0,
+        label_size=7 if max(rows, columns) <= 30 else 6,
+        figsize=(min(0.62 * columns + 4.5, 40), min(0.36 * rows + 3.0, 40)),
+        dpi=110,
+    )  # fmt: skip
 
 
 def plot_ratings(evaluation: Evaluation, path: Path) -> Path:
@@ -405,7 +370,7 @@ def plot_ratings(evaluation: Evaluation, path: Path) -> Path:
     the same height are an even match. Learners are stars at their checkpoint
     iteration; scripted players are dashed horizontal lines.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     ratings = evaluation.ratings
@@ -442,9 +407,7 @@ def plot_ratings(evaluation: Evaluation, path: Path) -> Path:
     for axis, baselines in labelled_baselines:
         _label_lines_right(axis, baselines)
     figure.tight_layout(w_pad=2.0)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return Path(path)
+    return save_figure(figure, path, dpi=110)
 
 
 def _label_lines_right(axis, lines: list[tuple[float, str]], min_gap: float = 0.045) -> None:
@@ -477,7 +440,7 @@ def _elo_with_error(ratings, names: list[str], shift: float) -> tuple[list[float
 
 def plot_learning_curves(rows: list[dict[str, str]], path: Path) -> Path:
     """From ``progress.csv``: each main player's return against scripted baselines and in training, and throughput."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
     for axis, role in zip(axes, Role):
         for key, label in ((f"{role.value}_main_vs_scripted", "vs scripted baselines"),
@@ -498,9 +461,7 @@ def plot_learning_curves(rows: list[dict[str, str]], path: Path) -> Path:
     axes[2].set_ylabel("env steps / s")
     axes[2].grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return Path(path)
+    return save_figure(figure, path, dpi=110)
 
 
 def _series(rows: list[dict[str, str]], x_key: str, y_key: str) -> list[tuple[float, float]]:
@@ -512,25 +473,3 @@ def _series(rows: list[dict[str, str]], x_key: str, y_key: str) -> list[tuple[fl
         except (KeyError, TypeError, ValueError):
             continue
     return points
-
-
-def plot_exploit_curve(
-    steps: Sequence[int], returns: Sequence[float], lows: Sequence[float], highs: Sequence[float],
-    value: float, title: str, path: Path,
-) -> Path:  # fmt: skip
-    """The best response's mean router return against the frozen player over training, with the game value."""
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6.5, 4))
-    returns = np.asarray(returns, dtype=float)
-    axis.plot(steps, returns, marker="o", label="best response vs frozen player")
-    axis.fill_between(steps, np.asarray(lows, dtype=float), np.asarray(highs, dtype=float), alpha=0.25, label="95% CI")
-    axis.axhline(value, color="black", linestyle="--", linewidth=1, label=f"meta-game value {value:+.2f}")
-    axis.set_xlabel("best-response training env steps")
-    axis.set_ylabel("mean router return")
-    axis.set_title(title, fontsize=9)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return Path(path)

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agents.evaluation import DEFAULT_MAX_ENVS
+from agents.evaluation import DEFAULT_MAX_ENVS, RoundRobinResult
 from league.core.players import Role
 from league.core.rundir import EVAL_DIR
 from league.evaluation.ratings import Ratings
 
 if TYPE_CHECKING:  # typing only: loading imports torch, which rendering a report does not need
+    from league.core.win import WinDefinition
     from league.evaluation.loading import PlayerRecord
 
 
@@ -52,6 +53,27 @@ class CrossPlay:
     episodes: int
     seed: int
     wall_s: float
+
+    @classmethod
+    def from_round_robin(cls, result: RoundRobinResult, win: WinDefinition) -> CrossPlay:
+        """The payoff view of a round robin: router returns with their 95% CIs, and soft win rates under ``win``."""
+        pairings = [pairing for row in result.pairings for pairing in row]
+        shape = (len(result.router_names), len(result.fraudster_names))
+
+        def grid(values) -> np.ndarray:
+            return np.array(list(values), dtype=np.float64).reshape(shape)
+
+        return cls(
+            router_names=list(result.router_names),
+            fraudster_names=list(result.fraudster_names),
+            mean=grid(p.router_return.mean for p in pairings),
+            low=grid(p.router_return.low for p in pairings),
+            high=grid(p.router_return.high for p in pairings),
+            win_rate=grid(np.mean(win.router_win(np.asarray(p.episode_router_returns))) for p in pairings),
+            episodes=result.episodes,
+            seed=result.seed,
+            wall_s=result.wall_time_s,
+        )
 
 
 @dataclass

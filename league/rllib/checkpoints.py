@@ -32,6 +32,7 @@ from pathlib import Path
 from league.core.players import PlayerKind
 from league.core.rundir import LEARNER_MODULES, STATE_FILE, RunDir, RunDirError
 from league.core.state import LeagueFileError, LeagueState
+from smartpay_marl.layout import ROLES
 
 ALGORITHM_FILES = ("algorithm_state.pkl", "class_and_ctor_args.pkl")
 MODULE_FILES = ("module_state.pkl", "class_and_ctor_args.pkl")
@@ -94,7 +95,7 @@ def check_checkpoint(run_dir: RunDir | str | Path, directory: Path, state: Leagu
         modules = []
     else:
         modules = [p.name for p in state.learning_players()]
-        modules += [slot for role in ("router", "fraudster") for slot in state.slot_ids(role)]
+        modules += [slot for role in ROLES for slot in state.slot_ids(role)]
     for module in modules:
         problem = _module_problem(directory / LEARNER_MODULES / module)
         if problem:

@@ -89,13 +89,12 @@ from league.rllib.callbacks import (
     EpisodeMapping,
 )
 from smartpay_marl.config import make_game_config
-from smartpay_marl.layout import AGENTS, FRAUDSTER, ROUTER
+from smartpay_marl.layout import AGENT_COLUMN, AGENTS, FRAUDSTER, ROUTER
 from smartpay_marl.vector_env import VectorEnv
 
 #: Key of ``env_config`` holding this runner's own settings (removed before the game config is read).
 RUNNER_SETTINGS_KEY = "vector_runner"
 COUNTERFACTUAL = "counterfactual"
-_AGENT_INDEX = {ROUTER: 0, FRAUDSTER: 1}
 
 
 def env_runner_settings(resources, fraudster_baseline: str, train_batch_size: int, game_fields: dict) -> tuple[dict, dict]:
@@ -184,7 +183,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         self.last_finished: list[tuple[str, str, float, float]] = []
         self._observations: dict[str, np.ndarray] | None = None
         self._shadow_observations: np.ndarray | None = None
-        self._returns = np.zeros((0, 2))
+        self._returns = np.zeros((0, len(AGENTS)))
         self._step_in_episode = 0
 
     # ------------------------------------------------------------------ environment
@@ -258,10 +257,6 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
         env_seed, matchup_seed = (int(s) for s in seeds.generate_state(2))
         return env_seed, matchup_seed
 
-    def next_reset_seed(self) -> int:
-        """The seed the games will be reset with at the next episode start (to replay an episode elsewhere)."""
-        return self._reset_seeds(self._resets)[0]
-
     def _start_episodes(self, timing: dict[str, float]) -> None:
         plan = self._plan()
         env_seed, matchup_seed = self._reset_seeds(self._resets)
@@ -274,7 +269,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
             self._shadow_observations = shadow_observations[ROUTER]
         timing["env"] += time.perf_counter() - start
         self._observations = observations
-        self._returns = np.zeros((self.num_vector_envs, 2))
+        self._returns = np.zeros((self.num_vector_envs, len(AGENTS)))
         self._step_in_episode = 0
         episode_ids = [uuid.UUID(int=int(self._action_rng.integers(2**63)) << 64 | i).hex for i in range(self.num_vector_envs)]
         self._segment = _Segment(episode_ids, matchups, 0)
@@ -291,7 +286,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
     def _group_envs(matchups: list[tuple[str, str]]) -> dict[str, list[tuple[str, np.ndarray]]]:
         """For each agent: ``[(module id, env indices)]`` of the modules that play it."""
         groups: dict[str, list[tuple[str, np.ndarray]]] = {}
-        for agent, column in ((ROUTER, 0), (FRAUDSTER, 1)):
+        for agent, column in AGENT_COLUMN.items():
             by_module: dict[str, list[int]] = defaultdict(list)
             for env_index, matchup in enumerate(matchups):
                 by_module[matchup[column]].append(env_index)
@@ -409,7 +404,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
             timing["env"] += time.perf_counter() - start
             self._shadow_observations = shadow.router_obs
             # The fraudster's reward in the shadow (minus the router's there, in zero_sum) is its baseline.
-            rewards[:, _AGENT_INDEX[FRAUDSTER]] -= shadow.fraudster_reward
+            rewards[:, AGENT_COLUMN[FRAUDSTER]] -= shadow.fraudster_reward
         segment.rewards.append(rewards)
         self._step_in_episode += 1
         self._observations = {ROUTER: result.router_obs, FRAUDSTER: result.fraudster_obs}
@@ -468,7 +463,7 @@ class VectorLeagueEnvRunner(MultiAgentEnvRunner):
                         observations=InfiniteLookbackBuffer(obs, lookback=0),
                         infos=InfiniteLookbackBuffer([{}] * (length + 1), lookback=0),
                         actions=InfiniteLookbackBuffer(actions, lookback=0),
-                        rewards=InfiniteLookbackBuffer(rewards[env_index, :, _AGENT_INDEX[agent]], lookback=0),
+                        rewards=InfiniteLookbackBuffer(rewards[env_index, :, AGENT_COLUMN[agent]], lookback=0),
                         extra_model_outputs={
                             Columns.ACTION_LOGP: InfiniteLookbackBuffer(logp, lookback=0),
                             Columns.ACTION_DIST_INPUTS: InfiniteLookbackBuffer(logits, lookback=0),

@@ -97,7 +97,7 @@ class PsroDocument:
         return cls(**document)
 
     def write(self, path: Path) -> None:
-        from agents.evaluation import json_safe
+        from agents.reporting import json_safe
 
         atomic_write_text(Path(path), json.dumps(json_safe(asdict(self)), indent=2))
 

@@ -421,10 +421,10 @@ def reset_module(algorithm, module_id: str, role: str, hidden: list[int], game, 
 def calibrated_win_definition(config: TrainConfig, episodes: int = 64) -> WinDefinition:
     """A win definition centred on the scripted round robin: reference = median pairing, scale = half its IQR."""
     from agents.evaluation import round_robin
-    from agents.registry import make_policy
+    from agents.registry import CALIBRATION_FRAUDSTERS, CALIBRATION_ROUTERS, make_policy
 
-    routers = [make_policy(name, "router") for name in ("risk_threshold", "risk_3ds_band", "velocity_rules", "allow_all")]
-    fraudsters = [make_policy(name, "fraudster") for name in ("neutral", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing")]
+    routers = [make_policy(name, "router") for name in CALIBRATION_ROUTERS]
+    fraudsters = [make_policy(name, "fraudster") for name in CALIBRATION_FRAUDSTERS]
     result = round_robin(routers, fraudsters, episodes=episodes, seed=config.seed, config=config.game_config())
     values = np.asarray(result.router_returns, dtype=float).ravel()
     q25, median, q75 = np.percentile(values, [25, 50, 75])

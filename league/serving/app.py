@@ -27,14 +27,14 @@ session's lock makes requests to one session run one at a time.
 """
 
 # No ``from __future__ import annotations``: the body type of POST /sessions is built per app, inside
-# create_app, and FastAPI reads the handler's annotations as objects, not as names to look up.
+# _add_session_routes, and FastAPI reads the handler's annotations as objects, not as names to look up.
 import asyncio
 import contextlib
 import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, get_args
 
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,8 +45,6 @@ from league.serving.errors import ServingError
 from league.serving.logs import LogDirectory, guard_transaction_log
 from league.serving.opponents import OpponentCatalog
 from league.serving.schemas import (
-    OTHER_ROLE,
-    ROLES,
     VECTOR_FIELDS,
     ClosedReply,
     ErrorReply,
@@ -61,11 +59,14 @@ from league.serving.sessions import GameLimits, GameSession, SessionStore
 from smartpay_marl import __version__
 from smartpay_marl.config import DIFFICULTY_PRESETS, GameConfig, RewardMode
 from smartpay_marl.layout import (
+    AGENT_OF_ROLE,
     DECISIONS,
     FRAUDSTER,
     FRAUDSTER_ACTION_FIELDS,
     FRAUDSTER_SLOTS,
     NUM_GATEWAYS,
+    OTHER_ROLE,
+    ROLES,
     ROUTER,
     ROUTER_ACTION_FIELDS,
     ROUTER_SLOTS,
@@ -127,20 +128,28 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     catalog = OpponentCatalog(settings.runs_dir, torch_threads=settings.torch_threads)
     logs = LogDirectory(settings.logs_dir) if settings.logs_dir is not None else None
-    limits = settings.limits
-    CreateSessionBody = create_session_type(
-        limits.max_cycles, limits.max_delay, limits.max_levels, runs_enabled=settings.runs_dir is not None
-    )
+    app = _new_app(store, sweep_every_s=max(1.0, settings.idle_timeout_s / 4))
+    app.state.store = store
+    app.state.catalog = catalog
+    app.state.settings = settings
+    _add_error_handlers(app)
+    _add_info_routes(app, store, catalog, settings.limits, logs)
+    _add_session_routes(app, store, catalog, settings, logs)
+    return app
+
+
+def _new_app(store: SessionStore, sweep_every_s: float) -> FastAPI:
+    """The bare app, whose lifespan runs the sweeper that frees expired sessions."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
-        sweeper = asyncio.create_task(_sweep_forever(store, max(1.0, settings.idle_timeout_s / 4)))
+        sweeper = asyncio.create_task(_sweep_forever(store, sweep_every_s))
         try:
             yield
         finally:
             sweeper.cancel()
 
-    app = FastAPI(
+    return FastAPI(
         title="smartpay-marl game server",
         version=__version__,
         description=(
@@ -150,9 +159,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
-    app.state.store = store
-    app.state.catalog = catalog
-    app.state.settings = settings
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Serving errors with their status, bad bodies as 400/415/422, and anything else as a 500 with an id."""
 
     @app.exception_handler(ServingError)
     async def _serving_error(_: Request, error: ServingError) -> JSONResponse:
@@ -173,6 +183,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             status_code=500,
         )  # fmt: skip
 
+
+def _add_info_routes(
+    app: FastAPI, store: SessionStore, catalog: OpponentCatalog, limits: GameLimits, logs: LogDirectory | None
+) -> None:
+    """``GET /health`` and ``GET /info``."""
+
     @app.get("/health", summary="liveness and open sessions", response_model=HealthReply, responses=ANY)
     async def health() -> dict:
         return {"status": "ok", "version": __version__, "sessions": len(store), "max_sessions": store.max_sessions}
@@ -181,6 +197,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
              responses=ANY)  # fmt: skip
     def info() -> dict:
         return _game_info(catalog, store, limits, logs)
+
+
+def _add_session_routes(
+    app: FastAPI, store: SessionStore, catalog: OpponentCatalog, settings: ServerSettings, logs: LogDirectory | None
+) -> None:
+    """Opening, stepping, simulating, reading and closing sessions."""
+    limits = settings.limits
+    CreateSessionBody = create_session_type(
+        limits.max_cycles, limits.max_delay, limits.max_levels, runs_enabled=settings.runs_dir is not None
+    )
 
     @app.post("/sessions", summary="open a game", response_model=SessionCreated, status_code=201,
               responses={**ANY, **WITH_BODY, **OPENING})  # fmt: skip
@@ -224,8 +250,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     def close(session_id: str) -> dict:
         store.close(session_id)
         return {"closed": session_id}
-
-    return app
 
 
 def _json(reply: BaseModel, status_code: int = 200) -> Response:
@@ -276,7 +300,7 @@ def _location(loc: tuple | list) -> str:
     while index < len(parts):
         part = parts[index]
         tagged = names[-1] if names and index > 0 and str(parts[index - 1]) == names[-1] else None
-        if tagged in ("action", "opponent_action") and part in ("router", "fraudster"):
+        if tagged in ("action", "opponent_action") and part in ROLES:
             index += 1
             continue
         if tagged in ("action", "opponent_action") and part in VECTOR_FIELDS:
@@ -327,7 +351,7 @@ def _game_info(catalog: OpponentCatalog, store: SessionStore, limits: GameLimits
     spaces = build_action_spaces(default_game)
     return {
         "version": __version__,
-        "roles": {"router": ROUTER, "fraudster": FRAUDSTER},
+        "roles": dict(AGENT_OF_ROLE),
         "agents": {
             ROUTER: {
                 "role": "router",

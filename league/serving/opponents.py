@@ -38,7 +38,7 @@ from agents.registry import make_policy, policy_names
 from league.serving.errors import BadInput, NotFound
 from league.serving.schemas import SAFE_NAME, OpponentSpec, RunOpponent, ScriptedOpponent
 from smartpay_marl.config import GameConfig
-from smartpay_marl.layout import AGENT_OF_ROLE
+from smartpay_marl.layout import AGENT_OF_ROLE, OTHER_ROLE, ROLES
 from smartpay_marl.spaces import build_action_spaces, fraudster_action_nvec
 
 _SAFE_NAME = re.compile(SAFE_NAME)
@@ -133,10 +133,10 @@ class OpponentCatalog:
             runs[name] = {
                 role: [p.name for p in run.state.players if p.role.value == role]
                 + [name for name in _mixtures(run) if name.startswith(f"{role}_")]
-                for role in ("router", "fraudster")
+                for role in ROLES
             }
         return {
-            "scripted": {role: self.scripted_names(role) for role in ("router", "fraudster")},
+            "scripted": {role: self.scripted_names(role) for role in ROLES},
             "runs": runs,
             "runs_dir": str(self.runs_dir) if self.runs_dir is not None else None,
         }
@@ -188,7 +188,7 @@ class OpponentCatalog:
         if player.role.value != role:
             raise OpponentError(
                 f"opponent.player: {spec.player!r} plays the {player.role.value}, but the opponent of a "
-                f"{'fraudster' if role == 'router' else 'router'} session must play the {role}"
+                f"{OTHER_ROLE[role]} session must play the {role}"
             )
         label = f"run:{spec.run}/{spec.player}"
         game = make_game({**run.config.game, **config})
@@ -224,7 +224,7 @@ class OpponentCatalog:
         if mixture.role != role:
             raise OpponentError(
                 f"opponent.player: {spec.player!r} plays the {mixture.role}, but the opponent of a "
-                f"{'fraudster' if role == 'router' else 'router'} session must play the {role}"
+                f"{OTHER_ROLE[role]} session must play the {role}"
             )
         game = make_game({**run.config.game, **config})
         expected = tuple(int(n) for n in build_action_spaces(game)[AGENT_OF_ROLE[role]].nvec)

@@ -31,12 +31,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 from agents.registry import policy_names
 from smartpay_marl.config import MAX_DELAY, MAX_DOLLARS, MAX_LEVELS, GameConfig
 from smartpay_marl.fraud import STRATEGY_NAMES, TEMPLATE_NAMES
-from smartpay_marl.layout import DECISIONS, FRAUDSTER_OBS, NUM_GATEWAYS, STRATEGIES
+from smartpay_marl.layout import DECISIONS, FRAUDSTER_OBS, NUM_GATEWAYS, OTHER_ROLE, ROLES, STRATEGIES
 from smartpay_marl.models import FraudsterAction, RouterAction, StepView
 
-RoleName = Literal["router", "fraudster"]
-ROLES: tuple[str, str] = ("router", "fraudster")
-OTHER_ROLE = {"router": "fraudster", "fraudster": "router"}
+#: A role as the wire spells it: the layout's role names as a JSON-schema enum of plain strings.
+RoleName = Literal[ROLES]  # type: ignore[valid-type]
 #: Seeds a request may give: JSON readers that hold numbers as doubles (JavaScript; FastAPI's own OpenAPI
 #: bounds) keep integers exact only up to 2**53 - 1, so a larger bound could not be published exactly.
 MAX_SEED = 2**53 - 1

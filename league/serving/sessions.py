@@ -50,7 +50,7 @@ from league.serving.schemas import (
     SessionCreated,
 )
 from smartpay_marl.config import GameConfig, make_game_config, validation_message
-from smartpay_marl.layout import AGENT_OF_ROLE, FRAUDSTER, ROLE_OF_AGENT, ROUTER
+from smartpay_marl.layout import AGENT_OF_ROLE, FRAUDSTER, OTHER_ROLE, ROLE_OF_AGENT, ROUTER
 from smartpay_marl.models import FraudsterAction
 from smartpay_marl.pettingzoo_env import SmartPayParallelEnv
 
@@ -138,7 +138,7 @@ class GameSession:
         self.client = client  # the remote address that opened it, for the per-client limit
         self.role = role
         self.agent = AGENT_OF_ROLE[role]
-        self.opponent_agent = FRAUDSTER if self.agent == ROUTER else ROUTER
+        self.opponent_agent = AGENT_OF_ROLE[OTHER_ROLE[role]]
         self.opponent = opponent
         self.opponent_label = opponent_label
         self.seed = seed

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import smartpay_marl
-from agents.base import ROLE_AGENT, Policy, RandomPolicy
+from agents.base import Policy, RandomPolicy
+from smartpay_marl.layout import AGENT_OF_ROLE
 from smartpay_marl.layout import FRAUDSTER, ROUTER
 
 
@@ -18,10 +19,10 @@ def play_and_record(policy: Policy, seed: int, num_envs: int = 6, steps: int = 2
     policy.reset(num_envs, seed=seed)
     recorded = []
     for _ in range(steps):
-        mine = policy.act(observations[ROLE_AGENT[policy.role]])
-        theirs = opponent.act(observations[ROLE_AGENT[opponent_role]])
+        mine = policy.act(observations[AGENT_OF_ROLE[policy.role]])
+        theirs = opponent.act(observations[AGENT_OF_ROLE[opponent_role]])
         recorded.append(mine)
-        actions = {ROLE_AGENT[policy.role]: mine, ROLE_AGENT[opponent_role]: theirs}
+        actions = {AGENT_OF_ROLE[policy.role]: mine, AGENT_OF_ROLE[opponent_role]: theirs}
         observations, _, terminations, _, _ = env.step({ROUTER: actions[ROUTER], FRAUDSTER: actions[FRAUDSTER]})
         if terminations[ROUTER].all():
             break

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import smartpay_marl
-from agents.base import ROLE_AGENT
+from smartpay_marl.layout import AGENT_OF_ROLE
 from agents.registry import FRAUDSTERS, ROUTERS, make_policy, policy_names
 from smartpay_marl.layout import ROUTER_OBS, ROUTER_OBS_DIM
 from tests.agents.helpers import play_and_record
@@ -20,7 +20,7 @@ def test_policy_conforms_to_the_interface(role: str, name: str) -> None:
     assert policy.role == role
     assert policy.name == name
     actions, env = play_and_record(policy, seed=3)
-    space = env.single_action_spaces[ROLE_AGENT[role]]
+    space = env.single_action_spaces[AGENT_OF_ROLE[role]]
     assert tuple(policy.action_nvec) == tuple(space.nvec)
     assert actions.dtype == np.int64
     assert actions.shape[1:] == (env.num_envs, len(space.nvec))
@@ -41,7 +41,7 @@ def test_policy_acts_on_a_single_environment(role: str, name: str) -> None:
     env = smartpay_marl.vector_env(1)
     observations, _ = env.reset(seed=0)
     policy.reset(1, seed=0)
-    actions = policy.act(observations[ROLE_AGENT[role]])
+    actions = policy.act(observations[AGENT_OF_ROLE[role]])
     assert actions.shape == (1, len(policy.action_nvec))
 
 

@@ -49,4 +49,4 @@ def test_compiled_rules_agree_with_the_layout():
     assert [layout.TX_AMOUNT, layout.TX_RISK, layout.TX_VELOCITY] == [
         layout.TX["amount"].start, layout.TX["risk_score"].start, layout.TX["velocity"].start
     ]
-    assert len(rules.PNL_TERMS) == 8 and len(rules.METRIC_NAMES) == rules.M_PRESENT + 1
+    assert len(rules.PNL_TERMS) == 8 and len(rules.METRIC_NAMES) == rules.M_PAYMENT_PRESENT + 1

@@ -177,7 +177,8 @@ def _row(**extra):
 
 
 def test_progress_line_fits_100_columns_and_names_snapshots_not_slots():
-    from league.rllib.train import format_progress, with_player_names
+    from league.rllib.progress import format_progress
+    from league.rllib.train import with_player_names
 
     row = with_player_names(_row(), _fake_runtime())
     assert json.loads(row["router_main_opponent_players"]) == {
@@ -199,7 +200,8 @@ def test_progress_line_fits_100_columns_and_names_snapshots_not_slots():
 
 
 def test_tensorboard_events_hold_returns_throughput_and_pfsp_weights(tmp_path):
-    from league.rllib.train import TensorBoardLog, with_player_names
+    from league.rllib.progress import TensorBoardLog
+    from league.rllib.train import with_player_names
 
     board = TensorBoardLog(tmp_path)
     board.write(with_player_names(_row(), _fake_runtime()))

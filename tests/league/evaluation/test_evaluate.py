@@ -112,7 +112,8 @@ def test_reproduce_command_parses_back_to_the_same_settings():
 def observations_from_env(role: str, count: int = 256, seed: int = 3) -> np.ndarray:
     """Observations of ``role`` from a few steps of the smoke game under random play."""
     import smartpay_marl
-    from agents.base import ROLE_AGENT, RandomPolicy
+    from agents.base import RandomPolicy
+    from smartpay_marl.layout import AGENT_OF_ROLE
     from smartpay_marl.layout import FRAUDSTER, ROUTER
 
     env = smartpay_marl.vector_env(64, difficulty="medium", max_cycles=100)
@@ -120,7 +121,7 @@ def observations_from_env(role: str, count: int = 256, seed: int = 3) -> np.ndar
     observations, _ = env.reset(seed=seed)
     seen = []
     while sum(len(batch) for batch in seen) < count:
-        seen.append(observations[ROLE_AGENT[role]])
+        seen.append(observations[AGENT_OF_ROLE[role]])
         actions = {ROUTER: router.act(observations[ROUTER]), FRAUDSTER: fraudster.act(observations[FRAUDSTER])}
         observations, *_ = env.step(actions)
     return np.concatenate(seen)[:count]
@@ -133,7 +134,8 @@ def train_tiny_run(run_dir: Path, iterations: int = 2):
     """
     from league.rllib.runtime import LeagueRuntime
     from league.core.state import LeagueState
-    from league.rllib.train import PROGRESS_FIELDS, run_iteration
+    from league.rllib.progress import PROGRESS_FIELDS
+    from league.rllib.train import run_iteration
     from league.core.config import load_train_config
 
     config = load_train_config(SMOKE, iterations=iterations)

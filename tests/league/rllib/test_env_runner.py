@@ -35,7 +35,7 @@ def test_greedy_episode_equals_the_pettingzoo_episode(ray_instance, tmp_path):
 
     runtime, algorithm = build(tmp_path, **{"resources.num_envs_per_env_runner": 1, "ppo.train_batch_size": 100})
     runner = algorithm.env_runner
-    seed = runner.next_reset_seed()
+    seed, _ = runner._reset_seeds(runner._resets)  # the game seed of the next episode start, to replay it here
     episodes = runner.sample(explore=False)
     assert sum(len(e) for e in episodes) == 100
     ((router_module, fraudster_module, router_return, fraudster_return),) = finished_episodes(runner)
