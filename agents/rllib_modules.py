@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from smartpay_marl.config import GameConfig
@@ -60,17 +59,10 @@ class ScriptedRLModule(RLModule):
 
 
 def learner_module_spec(role: str, hidden: list[int], game: GameConfig | None = None) -> RLModuleSpec:
-    """The PPO module spec of a learning player (or snapshot slot) of ``role``."""
-    agent = AGENT_OF_ROLE[role]
-    game = game or GameConfig()
-    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
+    """The PPO module spec of a learning player (or snapshot slot) of ``role``: the snapshot format's architecture."""
+    from agents.snapshot_format import make_spec, module_spec
 
-    return RLModuleSpec(
-        module_class=DefaultPPOTorchRLModule,
-        observation_space=build_observation_spaces()[agent],
-        action_space=build_action_spaces(game)[agent],
-        model_config=DefaultModelConfig(fcnet_hiddens=list(hidden), fcnet_activation="tanh", vf_share_layers=False),
-    )
+    return module_spec(make_spec(role, hidden, game))
 
 
 def scripted_module_spec(role: str, policy: str, game: GameConfig | None = None) -> RLModuleSpec:

@@ -167,6 +167,16 @@ def _positive_int(value: Any) -> bool:
 
 def build_module(spec: dict[str, Any]):
     """A fresh torch RL module built from a checked spec (no file is read)."""
+    return module_spec(spec).build()
+
+
+def module_spec(spec: dict[str, Any]):
+    """The RLlib ``RLModuleSpec`` a snapshot spec describes: the one definition of a learner module's architecture.
+
+    Training (:func:`agents.rllib_modules.learner_module_spec`), snapshots and
+    checkpoints all build their modules from here, so what is trained is what
+    a snapshot restores.
+    """
     import importlib
 
     import gymnasium as gym
@@ -186,7 +196,7 @@ def build_module(spec: dict[str, Any]):
         model_config=DefaultModelConfig(
             fcnet_hiddens=list(spec["hidden"]), fcnet_activation=spec["activation"], vf_share_layers=False
         ),
-    ).build()
+    )
 
 
 # ---------------------------------------------------------------------- save

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.reporting import save_figure
 from study_config import REGIME_NOTES, SIDES
 from study_tables import KINDS, REFERENCE_REGIME, Interval
 
@@ -220,11 +221,9 @@ def render(study: Study) -> str:
 
 def plot(study: Study, run_dirs: dict[str, Path], oracle_curves: dict, output: Path) -> None:
     """``exploitability.png``, ``learning_curves.png`` and ``best_response_curves.png`` in ``output``."""
-    import matplotlib
+    from agents.reporting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     _bars(plt, study, output / "exploitability.png")
     _learning(plt, study, run_dirs, output / "learning_curves.png")
     _oracle_curves(plt, study, oracle_curves, output / "best_response_curves.png")
@@ -247,8 +246,7 @@ def _bars(plt, study: Study, path: Path) -> None:
     axes[0].set_ylabel("reward units per episode (1.0 = $100)")
     axes[0].legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def _learning(plt, study: Study, run_dirs: dict[str, Path], path: Path) -> None:
@@ -271,8 +269,7 @@ def _learning(plt, study: Study, run_dirs: dict[str, Path], path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def _oracle_curves(plt, study: Study, curves: dict, path: Path) -> None:
@@ -293,5 +290,4 @@ def _oracle_curves(plt, study: Study, curves: dict, path: Path) -> None:
             axis.grid(alpha=0.3)
             axis.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
