@@ -263,11 +263,8 @@ def _learning(plt, study: Study, run_dirs: dict[str, Path], path: Path) -> None:
                           if r.get(f"{side}_main_vs_scripted")]  # fmt: skip
                 if points:
                     axis.plot(*zip(*points), color=f"C{index}", alpha=0.8, label=regime if k == 0 else None)
-        axis.set_title(f"{side}_main against the scripted evaluation opponents")
-        axis.set_xlabel("env steps of the run")
-        axis.set_ylabel("mean episode return")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
+        _label(axis, f"{side}_main against the scripted evaluation opponents", "env steps of the run",
+               "mean episode return")  # fmt: skip
     figure.tight_layout()
     save_figure(figure, path)
 
@@ -283,11 +280,15 @@ def _oracle_curves(plt, study: Study, curves: dict, path: Path) -> None:
                   color=f"C{index}", alpha=0.8, label=f"{regime} ({start})" if first else None)  # fmt: skip
     for kind in KINDS:
         for side in SIDES:
-            axis = axes[KINDS.index(kind)][SIDES.index(side)]
-            axis.set_title(f"best responses to the {side} {kind}: exploitability")
-            axis.set_xlabel("best-response env steps")
-            axis.set_ylabel("1.0 = $100 per episode")
-            axis.grid(alpha=0.3)
-            axis.legend(fontsize=7)
+            _label(axes[KINDS.index(kind)][SIDES.index(side)], f"best responses to the {side} {kind}: exploitability",
+                   "best-response env steps", "1.0 = $100 per episode", legend_size=7)  # fmt: skip
     figure.tight_layout()
     save_figure(figure, path)
+
+
+def _label(axis, title: str, x_label: str, y_label: str, legend_size: int = 8) -> None:
+    axis.set_title(title)
+    axis.set_xlabel(x_label)
+    axis.set_ylabel(y_label)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=legend_size)

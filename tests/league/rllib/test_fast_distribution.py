@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from league.rllib.fast_distribution import FastMultiCategorical, use_fast_train_distribution
-
-SMOKE = Path(__file__).parents[3] / "configs" / "smoke.yaml"
-
 
 def game_action_lens():
     from smartpay_marl.config import GameConfig
@@ -61,20 +57,11 @@ def test_a_module_without_multidiscrete_actions_is_left_alone():
 @pytest.fixture(scope="module")
 def learners(ray_instance, tmp_path_factory):
     """The smoke league with the fast loss distribution and without, the same weights, one sampled batch."""
-    from league.core.config import load_train_config, make_train_config
-    from league.core.state import LeagueState
-    from league.rllib.runtime import LeagueRuntime
+    from tests.league.rllib.helpers import build
 
-    built = {}
-    for fast in (False, True):
-        data = load_train_config(SMOKE).model_dump(by_alias=True)
-        data["ppo"].update(fast_loss_distribution=fast, train_batch_size=400)
-        config = make_train_config(data)
-        runtime = LeagueRuntime(config, tmp_path_factory.mktemp(f"fast{fast}"), LeagueState.new(config.league))
-        runtime.write_run_files()
-        algorithm = runtime.algorithm_config().build_algo()
-        runtime.prepare_iteration(algorithm)
-        built[fast] = algorithm
+    built = {fast: build(tmp_path_factory.mktemp(f"fast{fast}"), **{"ppo.fast_loss_distribution": fast,
+                                                                    "ppo.train_batch_size": 400})[1]
+             for fast in (False, True)}  # fmt: skip
     built[True].learner_group.set_weights(built[False].learner_group.get_weights())
     episodes = built[False].env_runner.sample()
     yield built, episodes
