@@ -92,7 +92,8 @@ def exploitability_tables(study: Study) -> list[str]:
                  interval(row[kind].get("fraudster_exploitability", [])), interval(row[kind]["nash_conv"], False),
                  ", ".join(f"{v:.1f}" for v in row[kind]["nash_conv"])]
                 for regime, row in study.rows.items()]  # fmt: skip
-        lines += [f"**{kind}** ({'the main player of each side' if kind == 'main' else 'the meta-Nash mixture of the run'}):",
+        what = "the main player of each side" if kind == "main" else "the meta-Nash mixture of the run's learned players"
+        lines += [f"**{kind}** ({what}):",
                   ""] + table(["regime", "router exploitability", "fraudster exploitability", "NashConv",
                                "per seed"], rows) + [""]  # fmt: skip
     lines += ["Regimes: " + "; ".join(f"`{r}`: {REGIME_NOTES[r]}" for r in study.rows) + ".", "",
@@ -188,7 +189,7 @@ def settings_section(study: Study) -> list[str]:
             f"- league budget {b.league_steps:,} env steps per run; oracle {b.oracle_steps:,} env steps per best "
             f"response; {b.episodes} episodes per cross-play pairing and per oracle evaluation;",
             f"- wall time of the pieces as recorded when each was made: training {wall['train'] / 60:.1f} min, "
-            f"mixtures and cross-play {wall['crossplay'] / 60:.1f} min, oracle {wall['oracle'] / 60:.1f} min; "
+            f"the study's cross-play {wall['crossplay'] / 60:.1f} min, oracle {wall['oracle'] / 60:.1f} min; "
             f"this invocation {wall['invocation'] / 60:.1f} min on this 2-core machine (shared with other work "
             "while it ran)."]  # fmt: skip
 
