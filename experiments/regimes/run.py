@@ -134,14 +134,14 @@ def study_seed(args, seed: int, base: dict, state: dict, log: Progress) -> None:
                     run_oracle(run_dir, outputs[side].player(kind), start, seed, args.budgets, args.seed_eval, log)
 
 
-def copy_pieces(state: dict, output: Path) -> None:
+def copy_pieces(state: dict, report_dir: Path) -> None:
     """The small files behind every table, next to the report (the run directories stay uncommitted)."""
     for name, run_dir in state["run_dirs"].items():
-        target = output / "pieces" / name
+        target = report_dir / "pieces" / name
         files = [run_dir / "done", run_dir / "progress.csv", run_dir / "league_state.json", run_dir / "psro.json"]
         files += sorted((run_dir / "mixtures").glob("*.json"))
-        for output_ in state["outputs"][name].values():
-            files += [oracle_path(run_dir, output_.player(kind), start) for kind in KINDS for start in ORACLE_STARTS]
+        for output in state["outputs"][name].values():
+            files += [oracle_path(run_dir, output.player(kind), start) for kind in KINDS for start in ORACLE_STARTS]
         for path in files:
             if path.is_file():
                 destination = target / path.relative_to(run_dir)

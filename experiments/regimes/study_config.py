@@ -133,7 +133,3 @@ def regime_config(regime: str, seed: int, budgets: Budgets, base: dict, game: St
         data["psro"] = {"epochs": max(1, budgets.league_steps // (2 * steps)), "meta_solver": "nash",
                         "best_response_steps": steps, "payoff_episodes": 64, "warm_start": True, "sigma": 0.02}  # fmt: skip
     return data
-
-
-def psro_epochs(config: dict) -> int:
-    return int(config["psro"]["epochs"])

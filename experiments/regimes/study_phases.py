@@ -256,11 +256,10 @@ def run_oracle(run_dir: Path, player: str, start: str, seed: int, budgets: Budge
         if cached.get("budget") == budgets.oracle_steps and cached.get("episodes") == budgets.episodes:
             return cached
     log(f"oracle ({start} start) against {run_dir.name}/{player}: {budgets.oracle_steps:,} env steps")
-    batch = budgets.batch or 51_200
-    first_eval = max(batch, budgets.oracle_steps // 8)
+    # First evaluation at exploit's default, four train batches (204,800 env steps in the full study), then doubling.
     run_exploit(run_dir, player, budgets.oracle_steps, episodes=budgets.episodes,
                 seeds=[seed + (COLD_SEED_OFFSET if start == COLD else 0)],
-                warm_start=WARM_BEST if start == WARM else WARM_NONE, first_eval=first_eval, value=0.0,
+                warm_start=WARM_BEST if start == WARM else WARM_NONE, value=0.0,
                 value_episodes=budgets.episodes, min_steps=budgets.oracle_steps, eval_seed=eval_seed,
                 output=path.parent, verbose=False)  # fmt: skip
     return json.loads(path.read_text())
