@@ -18,7 +18,9 @@ and one league exploiter per side, ``psro``; see ``study_config``) the study
    meta-game value ``v`` is the common value of every exploitability;
 5. **reports**: exploitability per side, NashConv, paired differences
    against self-play by seed, the oracle's flags and curves, returns against
-   held-out scripted players, each main's share of the samples.
+   held-out scripted players, each main's share of the samples, and the diagnostics of
+   ``study_diagnosis`` (which side carries NashConv, the routers' worst opponents, the
+   oracle's last doubling, late learning, who meets whom in a league, cycles).
 
 Everything is resumable: finished runs (``done``), mixtures, oracle results
 and cross-play pairings are reused, so a study longer than a session is
@@ -58,6 +60,7 @@ from study_phases import (  # noqa: E402
     run_outputs,
     train_run,
 )
+from study_diagnosis import diagnose  # noqa: E402
 from study_report import SECTIONS, Study, plot, render  # noqa: E402
 from study_tables import KINDS, comparisons, ranking_agreement, read_oracles, regime_rows, study_value  # noqa: E402
 
@@ -161,6 +164,7 @@ def write_report(args, state: dict, command: str, log: Progress) -> str:
                        fraudsters, value, game, state["train_wall_s"])  # fmt: skip
     oracle_s = sum(o.wall_s for name, run_dir in state["run_dirs"].items() for out in state["outputs"][name].values()
                    for kind in KINDS for o in read_oracles(run_dir, out.player(kind)).values())  # fmt: skip
+    curves = _oracle_curves(state, value)
     study = Study(
         game=args.game, regimes=args.regimes, seeds=seeds, budgets=args.budgets, value=value, rows=rows,
         comparisons=comparisons(rows), agreement=ranking_agreement(matrix, routers, fraudsters),
@@ -169,8 +173,8 @@ def write_report(args, state: dict, command: str, log: Progress) -> str:
         wall_s={"train": sum(state["train_wall_s"].values()), "crossplay": cache.wall_s, "oracle": oracle_s,
                 "invocation": log.elapsed},
         command=command, base_config=shown_path(args.config), quick=args.quick,
+        diagnosis=diagnose(rows, matrix, routers, fraudsters, curves, state["run_dirs"]),
     )  # fmt: skip
-    curves = _oracle_curves(state, value)
     plot(study, state["run_dirs"], curves, args.output)
     report = render(study)
     (args.output / "report.md").write_text(report)
@@ -203,7 +207,7 @@ def _results(args, study: Study) -> dict:
         "comparisons": {k: {**v, "nash_conv": vars(v["nash_conv"]), "reference": vars(v["reference"]),
                             "paired_difference": vars(v["paired_difference"])} for k, v in study.comparisons.items()},
         "ranking_agreement": {"router": study.agreement[0], "fraudster": study.agreement[1]},
-        "nash_support": study.nash_support, "wall_s": study.wall_s, "command": study.command, "code": code_commit(),
+        "nash_support": study.nash_support, "diagnosis": study.diagnosis, "wall_s": study.wall_s, "command": study.command, "code": code_commit(),
         "budgets": vars(args.budgets), "settings": {"config": shown_path(args.config), "seed_eval": args.seed_eval,
                                                      "quick": args.quick, "output": shown_path(args.output)},
     }  # fmt: skip

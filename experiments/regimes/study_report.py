@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ class Study:
     command: str
     base_config: str
     quick: bool
+    diagnosis: dict = field(default_factory=dict)  # study_diagnosis.diagnose
 
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -180,6 +181,91 @@ def budget_section(study: Study) -> list[str]:
         "", "![learning curves](learning_curves.png)"]  # fmt: skip
 
 
+def why_section(study: Study) -> list[str]:
+    """The diagnostic measurements of ``study_diagnosis``, as facts with their numbers."""
+    found = study.diagnosis
+    if not found:
+        return ["No diagnostics were computed for this report."]
+    lines = []
+    split = found["router_share_of_nash_conv"]
+    lines.append("- **Which side.** The routers' exploitability is "
+                 + "; ".join(f"{_share(split[kind])} of the {kind}s' NashConv" for kind in KINDS if split.get(kind))
+                 + " (mean over runs, range in brackets); the fraudsters carry the rest.")  # fmt: skip
+    lines += _worst_case_lines(found["worst_cases"])
+    lines += _oracle_gain_lines(found["oracle_last_doubling_gain"])
+    lines += _late_learning_lines(found["late_learning"])
+    lines += _fallback_lines(found["self_play_fallback"])
+    share = found["cyclic_share"]
+    lines.append(f"- **Cycles.** The cyclic share of the cross-play (bipartite Hodge decomposition: 0 for payoffs that "
+                 f"one strength per player explains, 1 for matching pennies) is {share['all']:.3f} over every player, "
+                 f"{share['learned']:.3f} among the learned outputs and {share['scripted']:.3f} among the scripted "
+                 "players; the learned mains' ranking agreement is in the scripted-players section above.")  # fmt: skip
+    return ["Measured from the files behind the tables above (nothing here is trained or played again).", ""] + lines
+
+
+def _share(values: list[float]) -> str:
+    finite = [v for v in values if np.isfinite(v)]
+    if not finite:
+        return "-"
+    return f"{100 * np.mean(finite):.0f}% ({100 * min(finite):.0f}-{100 * max(finite):.0f}%)"
+
+
+def _worst_case_lines(cases: list[dict]) -> list[str]:
+    if not cases:
+        return []
+    counts: dict[str, int] = {}
+    for case in cases:
+        counts[case["opponent"]] = counts.get(case["opponent"], 0) + 1
+    named = ", ".join(f"`{name}` {count}" for name, count in sorted(counts.items(), key=lambda item: -item[1]))
+    rows = [[case["router"], f"`{case['opponent']}`", f"{case['return']:+.2f}",
+             f"`{case['best_scripted_router']}`", f"{case['best_scripted_return']:+.2f}"] for case in cases]  # fmt: skip
+    learned = np.mean([case["return"] for case in cases])
+    scripted = cases[0]["best_scripted_worst_case"]
+    return [f"- **The routers' worst case.** Each learned main router's worst opponent in the cross-play (count over "
+            f"runs): {named}. Their mean return against it is {learned:+.2f}; the best scripted router against the "
+            f"same opponent gets more in {sum(c['best_scripted_return'] > c['return'] for c in cases)} of "
+            f"{len(cases)} runs, and the best scripted router's own worst case over every opponent is "
+            f"{scripted:+.2f}.", ""] + ["  " + line for line in table(
+                ["main router", "its worst opponent", "its return", "best scripted router there", "that router's return"],
+                rows)] + [""]  # fmt: skip
+
+
+def _oracle_gain_lines(gains: dict) -> list[str]:
+    parts = []
+    for side in SIDES:
+        for start, values in sorted(gains.get(side, {}).items()):
+            rising = sum(v > 0 for v in values if np.isfinite(v))
+            parts.append(f"{start} start against {side}s {Interval.of(values).text()} ({rising} of {len(values)} "
+                         "still gaining)")  # fmt: skip
+    if not parts:
+        return []
+    return ["- **The oracle's last doubling.** Exploitability gained between the curve's last point and the point at "
+            "half its steps (mean ± 95% t over targets): " + "; ".join(parts) + ". A gain well above 0 means the "
+            "figure is a lower bound from a curve still rising."]  # fmt: skip
+
+
+def _late_learning_lines(found: dict) -> list[str]:
+    if not found:
+        return []
+    parts = [f"{regime} " + ", ".join(f"{side} {Interval.of(values).text()}" for side, values in sides.items())
+             for regime, sides in found.items()]  # fmt: skip
+    return ["- **Still learning?** Each main's return against the scripted evaluation opponents (its own return, "
+            "higher is better for it), last point minus the point at half the budget: " + "; ".join(parts) + "."]
+
+
+def _fallback_lines(found: list[dict]) -> list[str]:
+    if not found:
+        return []
+    threshold = found[0]["threshold"]
+    rates = ", ".join(f"{f['run']} router {f['router_main']:.2f} / fraudster {f['fraudster_main']:.2f}" for f in found)
+    below = sum(f["router_main"] < threshold for f in found)
+    return [f"- **Who meets whom (pfsp).** A main's self-play branch plays the other side's main only while its win "
+            f"rate against it is at least {threshold:.2f}; below that it plays that main's snapshots. Win rates of "
+            f"the mains against each other at the end (a router wins an episode by its return against "
+            f"{found[0]['win_reference']:+.1f}, softened): {rates}. The router main was below the threshold in "
+            f"{below} of {len(found)} runs."]  # fmt: skip
+
+
 def settings_section(study: Study) -> list[str]:
     b = study.budgets
     wall = study.wall_s
@@ -205,6 +291,7 @@ SECTIONS: tuple[tuple[str, Callable[[Study], list[str]]], ...] = (
     ("## The oracle", oracle_section),
     ("## Scripted players: training set and held out", scripted_section),
     ("## Budgets and samples", budget_section),
+    ("## Why: what the measurements say", why_section),
     ("## Settings and wall time", settings_section),
     ("## Reproduce", reproduce),
 )

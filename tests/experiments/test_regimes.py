@@ -20,11 +20,12 @@ def study_modules():
     sys.path.insert(0, str(STUDY))
     try:
         import study_config
+        import study_diagnosis
         import study_phases
         import study_report
         import study_tables
 
-        yield study_config, study_phases, study_tables, study_report
+        yield study_config, study_phases, study_tables, study_report, study_diagnosis
     finally:
         sys.path.remove(str(STUDY))
 
@@ -68,7 +69,7 @@ def test_paired_difference_uses_the_seeds_both_regimes_have(study_modules):
 
 
 def test_an_output_is_bounded_by_its_strongest_responder_against_the_common_value(study_modules):
-    _, phases, tables, _ = study_modules
+    _, phases, tables, _, _ = study_modules
     game = study_modules[0].GAMES["medium"]
     routers = ["a/main", "risk_3ds_band", "velocity_rules", "risk_threshold", "smartpay_heuristic"]
     fraudsters = ["a/main", "fraud_surge", "stealth_fraud", "velocity_attack", "card_testing", "mixed", "max_everything"]
@@ -98,6 +99,28 @@ def test_ranking_agreement_is_one_for_a_transitive_population_and_negative_for_a
     assert router_agreement < 0 and fraudster_agreement < 0
 
 
+def test_the_diagnosis_finds_the_worst_case_the_last_doubling_and_the_cycles(study_modules):
+    diagnosis = study_modules[4]
+    routers = ["a-s0/main", "guard", "weak"]
+    fraudsters = ["b-s0/main", "big", "small"]
+    matrix = np.array([[20.0, -5.0, 25.0], [30.0, 33.0, 28.0], [10.0, 0.0, 12.0]])
+    (case,) = diagnosis.worst_cases(matrix, routers, fraudsters)
+    assert (case["opponent"], case["return"]) == ("big", -5.0)
+    assert (case["best_scripted_router"], case["best_scripted_return"]) == ("guard", 33.0)
+    assert case["best_scripted_worst_case"] == 28.0
+    # The last doubling: the final point against the last point at or below half its steps.
+    assert diagnosis.last_doubling_gain([(0, 1.0), (100, 3.0), (200, 4.0), (400, 9.0)]) == 5.0
+    assert math.isnan(diagnosis.last_doubling_gain([(0, 1.0)]))
+    rows = {"x": {"seeds": [0, 1], "main": {"router_exploitability": [3.0, 1.0], "nash_conv": [4.0, 0.0]}}}
+    shares = diagnosis.side_split(rows, kinds=("main",))["main"]
+    assert shares[0] == 0.75 and math.isnan(shares[1])
+    # Matching pennies among the scripted players, additive strengths among the learned ones.
+    names_r, names_f = ["p", "q", "l-s0/main", "m-s0/main"], ["p", "q", "l-s0/main", "m-s0/main"]
+    game = np.array([[1.0, -1.0, 0.0, 0.0], [-1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 3.0, 1.0], [0.0, 0.0, 2.0, 0.0]])
+    share = diagnosis.cycles(game, names_r, names_f)
+    assert share["scripted"] == pytest.approx(1.0) and share["learned"] == pytest.approx(0.0, abs=1e-12)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_the_study_runs_end_to_end_and_resumes_at_smoke_scale(tmp_path, study_modules):
@@ -124,6 +147,7 @@ def test_the_study_runs_end_to_end_and_resumes_at_smoke_scale(tmp_path, study_mo
             assert row[kind]["nash_conv"][0] == pytest.approx(
                 row[kind]["router_exploitability"][0] + row[kind]["fraudster_exploitability"][0])
     assert {"pfsp/main", "psro/mixture"} <= set(results["comparisons"])
+    assert set(results["diagnosis"]) >= {"router_share_of_nash_conv", "worst_cases", "cyclic_share"}
     cold = tmp_path / "pieces" / "psro-s0" / "eval" / "oracle-cold"
     assert any(cold.glob("exploit_*.json")), "the oracle's files are copied next to the report"
     # A second run reuses every finished piece: nothing is trained or played again.
