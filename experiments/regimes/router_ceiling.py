@@ -40,6 +40,11 @@ DEFAULT_BUDGET = 3_276_800  # twice the study's oracle
 DEFAULT_SEEDS = (0, 1, 2)
 EPISODES = 128
 EVAL_SEED = 10_000  # the study's evaluation seed
+#: Memoryless rules for the guarded channel: the guard's decision for every payment with the channel's signature,
+#: without counting the window's budget (review and 3-D Secure beyond it pass unchecked, as the game rules).
+MEMORYLESS_RULES = {"block": dict(review_capacity=0, threeds_capacity=0, overflow="block"),
+                    "challenge": dict(review_capacity=0, threeds_capacity=None, overflow="block"),
+                    "review": dict(review_capacity=None, threeds_capacity=0, overflow="block")}  # fmt: skip
 #: Scripted routers shown beside the curve (the study's cross-play holds their returns).
 REFERENCE_ROUTERS = ("guard_big_ticket", "risk_3ds_band", "velocity_rules", "smartpay_heuristic")
 
@@ -50,6 +55,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--ring", default="fraud_surge",
                         help="the scripted ring (one of the study's training rings; on displacement fraud_surge "
                              "plays the big-ticket channel)")  # fmt: skip
+    parser.add_argument("--channel", default="big_ticket",
+                        help="the look-alike segment whose memoryless rules are played against the ring (displacement)")
     parser.add_argument("--run", default="fixed-s0", help="the study run whose game, PPO settings and roster are used")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="env steps per best response")
@@ -84,12 +91,41 @@ def ring_mixture(run_dir: Path, ring: str, work: Path) -> tuple[Path, str]:
     return copy, name
 
 
+def run_game(run_dir: Path):
+    from league.evaluation.loading import open_run
+
+    return open_run(run_dir).game
+
+
 def references(study: Path, ring: str) -> dict[str, float]:
     """Router returns against ``ring`` in the study's cross-play: scripted references and each learned main."""
     pairs = json.loads((study / "crossplay.json").read_text())["pairs"]
     found = {name: pairs[name][ring] for name in REFERENCE_ROUTERS if name in pairs and ring in pairs[name]}
     found.update({name: row[ring] for name, row in sorted(pairs.items()) if name.endswith("/main") and ring in row})
     return found
+
+
+def memoryless_rules(game, game_name: str, channel: str, episodes: int = EPISODES) -> dict[str, dict[str, float]]:
+    """Router returns, against every scripted ring of the study, of rules that see one payment at a time.
+
+    Each rule gives every payment with ``channel``'s signature one decision
+    without counting the window's budget. A router without memory (every
+    learned router here: a feed-forward network, played greedily) can play
+    exactly these, and cannot count as the scripted guards do. Played as the
+    study's cross-play plays (same episodes and seed).
+    """
+    from agents.displacement import ChannelGuardRouter
+    from agents.evaluation import round_robin
+    from study_phases import scripted_players
+
+    if not game.displacement:
+        return {}
+    rings = scripted_players(game, GAMES[game_name])["fraudster"]
+    rules = [ChannelGuardRouter((channel,), window=game.capacity_window, name=f"{rule}_every_{channel}", **settings)
+             for rule, settings in MEMORYLESS_RULES.items()]  # fmt: skip
+    played = round_robin(rules, rings, episodes=episodes, seed=EVAL_SEED, config=game)
+    return {rule: dict(zip(played.fraudster_names, map(float, row)))
+            for rule, row in zip(played.router_names, played.router_returns)}  # fmt: skip
 
 
 def report(args, result: dict, reference: dict[str, float], wall_s: float) -> str:
@@ -116,6 +152,16 @@ def report(args, result: dict, reference: dict[str, float], wall_s: float) -> st
         values = list(learned.values())
         lines += [f"- the study's learned main routers ({len(values)}): mean {np.mean(values):+.2f}, "
                   f"range {min(values):+.2f} to {max(values):+.2f}"]  # fmt: skip
+    rules = result.get("memoryless_rules", {})
+    if rules:
+        lines += ["", f"Memoryless rules for the `{args.channel}` channel (every payment with its signature gets one "
+                  "decision, without counting the window's budget; a feed-forward router played greedily can play "
+                  "exactly these, and no learned router here can count), against the ring and at their worst over "
+                  f"the study's {len(next(iter(rules.values())))} scripted rings:", ""]  # fmt: skip
+        for name, returns in rules.items():
+            worst = min(returns, key=returns.get)
+            lines.append(f"- `{name}`: {returns.get(args.ring, float('nan')):+.2f} against `{args.ring}`; worst case "
+                         f"{returns[worst]:+.2f} (`{worst}`)")  # fmt: skip
     lines += ["", "![curves](curves.png)", "",
               f"Wall time: {wall_s / 60:.1f} min on the shared 2-core machine.", "", "```bash",
               f"python experiments/regimes/router_ceiling.py --game {args.game} --ring {args.ring}", "```"]  # fmt: skip
@@ -126,12 +172,15 @@ def plot(result: dict, reference: dict[str, float], ring: str, path: Path) -> No
     from agents.reporting import pyplot, save_figure
 
     plt = pyplot()
-    figure, axis = plt.subplots(figsize=(8, 4.5))
+    figure, axis = plt.subplots(figsize=(11, 4.5))
     for seed in result["seeds"]:
         points = [(p["env_steps"], p["router_return"]) for p in seed["curve"]]
         axis.plot(*zip(*points), marker="o", markersize=3, label=f"PPO router from scratch, seed {seed['seed']}")
-    for k, (name, value) in enumerate((n, v) for n, v in reference.items() if "/" not in n):
-        axis.axhline(value, color=f"C{k + 3}", linestyle="--", linewidth=1, label=f"{name} (scripted)")
+    lines = [(n, v, "scripted") for n, v in reference.items() if "/" not in n]
+    lines += [(n, v[ring], "memoryless rule") for n, v in result.get("memoryless_rules", {}).items() if ring in v]
+    for k, (name, value, what) in enumerate(lines):
+        axis.axhline(value, color=f"C{k + 3}", linestyle="--" if what == "scripted" else ":", linewidth=1,
+                     label=f"{name} ({what})")
     learned = [v for n, v in reference.items() if "/" in n]
     if learned:
         axis.axhspan(min(learned), max(learned), color="grey", alpha=0.2, label="the study's learned main routers")
@@ -139,7 +188,7 @@ def plot(result: dict, reference: dict[str, float], ring: str, path: Path) -> No
     axis.set_xlabel("best-response env steps")
     axis.set_ylabel("router return per episode (1.0 = $100)")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.tight_layout()
     save_figure(figure, path)
 
@@ -150,6 +199,9 @@ def main(argv=None) -> int:
     args = parse(argv)
     if args.report_only:
         result = json.loads((args.output / "result.json").read_text())
+        if "memoryless_rules" not in result:  # a result from before the rules were played: play them (seconds)
+            result["memoryless_rules"] = memoryless_rules(run_game(args.runs / args.run), args.game, args.channel)
+            (args.output / "result.json").write_text(json.dumps(result, indent=1))
         write_report(args, result, result.get("wall_s", 0.0))
         return 0
     run_dir = args.runs / args.run
@@ -164,6 +216,7 @@ def main(argv=None) -> int:
                 population=["router_scripted:risk_3ds_band", f"fraudster_scripted:{args.ring}"],
                 value_episodes=EPISODES, min_steps=args.budget, eval_seed=EVAL_SEED, output=args.output / "work")  # fmt: skip
     result = json.loads((args.output / "work" / f"{file_stem(target)}.json").read_text())
+    result["memoryless_rules"] = memoryless_rules(run_game(run_dir), args.game, args.channel)
     result["wall_s"] = time.perf_counter() - started
     result["run_dir"] = f"a copy of {args.run} of the {args.game} study"  # no machine path in committed files
     (args.output / "result.json").write_text(json.dumps(result, indent=1))

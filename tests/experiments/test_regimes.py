@@ -153,3 +153,25 @@ def test_the_study_runs_end_to_end_and_resumes_at_smoke_scale(tmp_path, study_mo
     # A second run reuses every finished piece: nothing is trained or played again.
     second = subprocess.run(command, check=True, cwd=tmp_path, timeout=1200, capture_output=True, text=True)
     assert "train " not in second.stdout and "oracle (" not in second.stdout and "cross-play:" not in second.stdout
+
+
+def test_router_ceiling_plays_its_memoryless_rules_against_every_scripted_ring_and_reports_every_seed(study_modules):
+    import argparse
+
+    sys.path.insert(0, str(STUDY))
+    import router_ceiling
+
+    from smartpay_marl.config import make_game_config
+
+    game = make_game_config(**study_modules[0].GAMES["displacement"].game())
+    rules = router_ceiling.memoryless_rules(game, "displacement", "big_ticket", episodes=4)
+    rings = set(study_modules[0].GAMES["displacement"].scripted("fraudster"))
+    assert set(rules) == {f"{rule}_every_big_ticket" for rule in router_ceiling.MEMORYLESS_RULES}
+    assert all(set(returns) == rings and all(map(math.isfinite, returns.values())) for returns in rules.values())
+    assert router_ceiling.memoryless_rules(make_game_config(difficulty="medium"), "medium", "big_ticket") == {}
+    curve = [{"env_steps": 0, "router_return": -1.0}, {"env_steps": 10, "router_return": 2.5}]
+    result = {"seeds": [{"seed": s, "curve": curve, "flattened": False} for s in (0, 1)], "memoryless_rules": rules}
+    args = argparse.Namespace(ring="fraud_surge", game="displacement", budget=10, seeds=[0, 1], channel="big_ticket")
+    text = router_ceiling.report(args, result, {"guard_big_ticket": 30.0, "fixed-s0/main": 5.0}, 60.0)
+    assert "| 10 | +2.50 | +2.50 |" in text and "mean +2.50" in text and "`challenge_every_big_ticket`" in text
+    assert "learned main routers (1): mean +5.00" in text
