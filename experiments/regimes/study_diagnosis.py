@@ -81,26 +81,29 @@ def oracle_gains(curves: dict) -> dict[str, dict[str, list[float]]]:
     return gains
 
 
+def main_vs_scripted_curve(run_dir: Path, side: str) -> list[tuple[int, float]]:
+    """``(env steps, return)`` of ``side``'s main against the scripted evaluation opponents; [] without a progress log."""
+    from league.core.rundir import read_progress
+
+    if not (run_dir / "progress.csv").exists():
+        return []  # PSRO keeps no training curve against the scripted baselines
+    return [(int(r["env_steps"]), float(r[f"{side}_main_vs_scripted"])) for r in read_progress(run_dir)
+            if r.get(f"{side}_main_vs_scripted")]  # fmt: skip
+
+
 def late_learning(run_dirs: dict[str, Path], rows: dict) -> dict[str, dict[str, list[float]]]:
     """Per regime and side: the main's return against the scripted evaluation opponents, last point minus halfway.
 
     Returns are each side's own (higher is better for that side). PSRO keeps
     no such curve and is left out.
     """
-    from league.core.rundir import read_progress
-
     found: dict[str, dict[str, list[float]]] = {}
     for regime, row in rows.items():
         for seed in row["seeds"]:
-            run_dir = run_dirs[f"{regime}-s{seed}"]
-            if not (run_dir / "progress.csv").exists():
-                continue
-            progress = read_progress(run_dir)
             for side in SIDES:
-                points = [(int(r["env_steps"]), float(r[f"{side}_main_vs_scripted"])) for r in progress
-                          if r.get(f"{side}_main_vs_scripted")]  # fmt: skip
-                gain = last_doubling_gain(points)
-                found.setdefault(regime, {}).setdefault(side, []).append(gain)
+                points = main_vs_scripted_curve(run_dirs[f"{regime}-s{seed}"], side)
+                if points:
+                    found.setdefault(regime, {}).setdefault(side, []).append(last_doubling_gain(points))
     return found
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from agents.reporting import save_figure
 from study_config import REGIME_NOTES, SIDES
+from study_diagnosis import main_vs_scripted_curve
 from study_tables import KINDS, REFERENCE_REGIME, Interval
 
 LEAGUE_REGIMES = ("pfsp", "psro")
@@ -338,17 +339,11 @@ def _bars(plt, study: Study, path: Path) -> None:
 
 
 def _learning(plt, study: Study, run_dirs: dict[str, Path], path: Path) -> None:
-    from league.core.rundir import read_progress
-
     figure, axes = plt.subplots(1, 2, figsize=(12, 4))
     for axis, side in zip(axes, SIDES):
         for index, regime in enumerate(study.rows):
             for k, seed in enumerate(study.rows[regime]["seeds"]):
-                run_dir = run_dirs[f"{regime}-s{seed}"]
-                if not (run_dir / "progress.csv").exists():
-                    continue  # PSRO keeps no training curve against the scripted baselines
-                points = [(int(r["env_steps"]), float(r[f"{side}_main_vs_scripted"])) for r in read_progress(run_dir)
-                          if r.get(f"{side}_main_vs_scripted")]  # fmt: skip
+                points = main_vs_scripted_curve(run_dirs[f"{regime}-s{seed}"], side)
                 if points:
                     axis.plot(*zip(*points), color=f"C{index}", alpha=0.8, label=regime if k == 0 else None)
         _label(axis, f"{side}_main against the scripted evaluation opponents", "env steps of the run",
