@@ -35,6 +35,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 from study_config import GAMES  # noqa: E402
+from study_diagnosis import is_learned  # noqa: E402
 
 DEFAULT_BUDGET = 3_276_800  # twice the study's oracle
 DEFAULT_SEEDS = (0, 1, 2)
@@ -82,12 +83,11 @@ def ring_mixture(run_dir: Path, ring: str, work: Path) -> tuple[Path, str]:
         shutil.rmtree(copy)
     # The copy keeps no mixture of its own: iteration 0 names the one-member mixture, which no run writes.
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("eval", "tensorboard", "mixtures"))
-    name = "fraudster_nash@0"
-    mixture = {"name": name, "role": "fraudster", "solver": "nash", "iteration": 0,
-               "members": [member], "weights": [1.0], "source": f"router_ceiling: the scripted ring {ring} alone",
-               "value": None, "extra": {}}  # fmt: skip
-    (copy / "mixtures").mkdir(exist_ok=True)
-    (copy / "mixtures" / f"{name}.json").write_text(json.dumps(mixture, indent=2))
+    from league.evaluation.mixture import Mixture, mixture_name, write_mixture
+
+    name = mixture_name("fraudster", "nash", 0)
+    write_mixture(copy, Mixture(name, "fraudster", "nash", 0, [member], [1.0],
+                                f"router_ceiling: the scripted ring {ring} alone"))  # fmt: skip
     return copy, name
 
 
@@ -132,7 +132,7 @@ def report(args, result: dict, reference: dict[str, float], wall_s: float) -> st
     import numpy as np
 
     finals = [seed["curve"][-1]["router_return"] for seed in result["seeds"]]
-    learned = {n: v for n, v in reference.items() if "/" in n}
+    learned = {n: v for n, v in reference.items() if is_learned(n)}
     lines = [f"# A PPO router against `{args.ring}` alone, on `{args.game}`", "",
              f"Best responses from scratch (the study's oracle code, warm start off) to the scripted ring "
              f"`{args.ring}`, {args.budget:,} env steps each, seeds {', '.join(map(str, args.seeds))}; "
@@ -147,7 +147,7 @@ def report(args, result: dict, reference: dict[str, float], wall_s: float) -> st
     lines += ["", f"Final points: mean {np.mean(finals):+.2f} (seeds: {', '.join(f'{v:+.2f}' for v in finals)}); "
               f"flattened: {', '.join(str(bool(s['flattened'])) for s in result['seeds'])}.", "",
               f"Against the same ring in the study's cross-play ({EPISODES} episodes, seed {EVAL_SEED}):", ""]  # fmt: skip
-    lines += [f"- `{n}` (scripted): {v:+.2f}" for n, v in reference.items() if "/" not in n]
+    lines += [f"- `{n}` (scripted): {v:+.2f}" for n, v in reference.items() if not is_learned(n)]
     if learned:
         values = list(learned.values())
         lines += [f"- the study's learned main routers ({len(values)}): mean {np.mean(values):+.2f}, "
@@ -176,12 +176,12 @@ def plot(result: dict, reference: dict[str, float], ring: str, path: Path) -> No
     for seed in result["seeds"]:
         points = [(p["env_steps"], p["router_return"]) for p in seed["curve"]]
         axis.plot(*zip(*points), marker="o", markersize=3, label=f"PPO router from scratch, seed {seed['seed']}")
-    lines = [(n, v, "scripted") for n, v in reference.items() if "/" not in n]
+    lines = [(n, v, "scripted") for n, v in reference.items() if not is_learned(n)]
     lines += [(n, v[ring], "memoryless rule") for n, v in result.get("memoryless_rules", {}).items() if ring in v]
     for k, (name, value, what) in enumerate(lines):
         axis.axhline(value, color=f"C{k + 3}", linestyle="--" if what == "scripted" else ":", linewidth=1,
                      label=f"{name} ({what})")
-    learned = [v for n, v in reference.items() if "/" in n]
+    learned = [v for n, v in reference.items() if is_learned(n)]
     if learned:
         axis.axhspan(min(learned), max(learned), color="grey", alpha=0.2, label="the study's learned main routers")
     axis.set_title(f"router return against {ring} alone")

@@ -207,7 +207,8 @@ def _results(args, study: Study) -> dict:
         "comparisons": {k: {**v, "nash_conv": vars(v["nash_conv"]), "reference": vars(v["reference"]),
                             "paired_difference": vars(v["paired_difference"])} for k, v in study.comparisons.items()},
         "ranking_agreement": {"router": study.agreement[0], "fraudster": study.agreement[1]},
-        "nash_support": study.nash_support, "diagnosis": study.diagnosis, "wall_s": study.wall_s, "command": study.command, "code": code_commit(),
+        "nash_support": study.nash_support, "diagnosis": study.diagnosis, "wall_s": study.wall_s,
+        "command": study.command, "code": code_commit(),
         "budgets": vars(args.budgets), "settings": {"config": shown_path(args.config), "seed_eval": args.seed_eval,
                                                      "quick": args.quick, "output": shown_path(args.output)},
     }  # fmt: skip
